@@ -1,0 +1,1 @@
+"""Correlation: fingerprints, dedup, flapping, the impact map, grouping, silences. Pure."""

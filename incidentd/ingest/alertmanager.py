@@ -1,0 +1,16 @@
+"""Alertmanager webhook parser (being written)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from incidentd.ingest.source import ParseError, RawWebhook
+from incidentd.model import Alert
+
+
+class AlertmanagerSource:
+    default_auto_resolve_after: timedelta | None = None
+    name = "alertmanager"
+
+    def parse(self, raw: RawWebhook) -> list[Alert]:
+        raise ParseError("$", "the alertmanager parser is not written yet")

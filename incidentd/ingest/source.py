@@ -1,0 +1,80 @@
+"""The contract of a source parser and the helpers every parser shares.
+
+A parser turns one webhook body into a list of normalized `Alert`s, or raises `ParseError`
+naming the JSON path and the reason. It never awaits, never reads the clock (the HTTP layer
+stamps `received_at`), never logs the body, and never mutates its input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from incidentd.errors import NotJSON, WrongShape
+from incidentd.model import Alert
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ParseError(WrongShape):
+    """The body is JSON but not the shape this source sends: 422 with `path` and `reason`."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(path, reason)
+        self.reason_text = reason
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOptions:
+    """Per-source settings from the config directory that change how a body is read."""
+
+    auto_resolve_after: timedelta | None = None
+    """Time to live of alerts whose sender never resolves them (Splunk, Datadog No Data)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawWebhook:
+    """One received webhook: what the parser sees. Header names are lower-case."""
+
+    source: str
+    body: bytes
+    headers: Mapping[str, str]
+    received_at: datetime
+    options: SourceOptions = SourceOptions()
+
+
+class Source(Protocol):
+    name: str
+    default_auto_resolve_after: timedelta | None
+    """Used when the config directory sets no `auto_resolve_after` for this source."""
+
+    def parse(self, raw: RawWebhook) -> list[Alert]: ...
+
+
+def json_path(loc: tuple[int | str, ...]) -> str:
+    """`("alerts", 0, "labels")` -> `$.alerts[0].labels`."""
+    out = "$"
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def decode(model: type[M], body: bytes) -> M:
+    """Parse and validate `body` as `model` in one pass; raise NotJSON or ParseError.
+
+    Only the first problem is named (with a count of the others): the sender needs to know
+    where to look, not a dump of every field.
+    """
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        first = errors[0]
+        if first["type"] == "json_invalid":
+            raise NotJSON(f"body is not valid JSON: {first['msg']}") from None
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise ParseError(json_path(tuple(first["loc"])), first["msg"] + more) from None

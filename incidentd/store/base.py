@@ -1,0 +1,52 @@
+"""The store contract: what the HTTP layer, the consumers and the engine may ask of state.
+
+Two implementations pass one contract suite (tests/contract/): `memory.py`, the embedded
+default, and `redis.py`, for production. Callers depend on these Protocols only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from incidentd.model import Alert
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """One queue entry: the alerts of one accepted webhook, delivered to one consumer."""
+
+    id: str
+    alerts: tuple[Alert, ...]
+    deliveries: int = 1
+    """How many times this entry was handed to a consumer (more than 1 after a reclaim)."""
+
+
+class AlertQueue(Protocol):
+    """A durable, bounded queue of alert batches with consumer-group semantics.
+
+    - `append` is atomic for the batch: all of it is queued or none of it. It raises
+      `Overloaded` (and writes nothing) when the queue is at its high-water mark or the
+      backing store cannot be reached in time.
+    - An entry handed out by `read` or `reclaim` stays pending until `ack`; a consumer that
+      dies leaves it pending, and `reclaim` hands it to another consumer after `idle_ms`.
+    """
+
+    async def append(self, alerts: Sequence[Alert]) -> str: ...
+
+    async def read(self, consumer: str, *, count: int, block_ms: int) -> list[Queued]: ...
+
+    async def ack(self, ids: Sequence[str]) -> None: ...
+
+    async def reclaim(self, consumer: str, *, idle_ms: int, count: int) -> list[Queued]: ...
+
+    async def depth(self) -> int:
+        """Entries appended and not yet acknowledged (unread plus pending)."""
+        ...
+
+    async def ping(self) -> None:
+        """Return when the backing store answers; raise `Overloaded` when it does not."""
+        ...
+
+    async def close(self) -> None: ...

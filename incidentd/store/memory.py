@@ -1,0 +1,87 @@
+"""In-process queue: the embedded default (`incidentd serve` with nothing else installed).
+
+Durable only for the life of the process: it is the store for trying incidentd out, for
+replay and for tests. Production uses the Redis store. Bounded by a high-water mark, like
+the Redis queue, so that a stalled consumer turns into 503s rather than unbounded memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from incidentd.errors import Overloaded
+from incidentd.model import Alert
+from incidentd.store.base import Queued
+
+
+@dataclass(slots=True)
+class _Pending:
+    consumer: str
+    since: float
+    alerts: tuple[Alert, ...]
+    deliveries: int
+
+
+class MemoryQueue:
+    def __init__(self, *, max_depth: int = 100_000, retry_after: float = 5.0) -> None:
+        self._max_depth = max_depth
+        self._retry_after = retry_after
+        self._seq = 0
+        self._unread: OrderedDict[str, tuple[Alert, ...]] = OrderedDict()
+        self._pending: dict[str, _Pending] = {}
+        self._arrived = asyncio.Event()
+
+    async def append(self, alerts: Sequence[Alert]) -> str:
+        if len(self._unread) + len(self._pending) >= self._max_depth:
+            raise Overloaded("alert queue is full", retry_after=self._retry_after)
+        self._seq += 1
+        entry_id = f"{self._seq}-0"
+        self._unread[entry_id] = tuple(alerts)
+        self._arrived.set()
+        return entry_id
+
+    async def read(self, consumer: str, *, count: int, block_ms: int) -> list[Queued]:
+        if not self._unread and block_ms > 0:
+            self._arrived.clear()
+            try:
+                async with asyncio.timeout(block_ms / 1000):
+                    await self._arrived.wait()
+            except TimeoutError:
+                return []
+        out: list[Queued] = []
+        now = time.monotonic()
+        while self._unread and len(out) < count:
+            entry_id, alerts = self._unread.popitem(last=False)
+            self._pending[entry_id] = _Pending(consumer, now, alerts, 1)
+            out.append(Queued(entry_id, alerts, 1))
+        return out
+
+    async def ack(self, ids: Sequence[str]) -> None:
+        for entry_id in ids:
+            self._pending.pop(entry_id, None)
+
+    async def reclaim(self, consumer: str, *, idle_ms: int, count: int) -> list[Queued]:
+        now = time.monotonic()
+        out: list[Queued] = []
+        for entry_id, pending in self._pending.items():
+            if len(out) >= count:
+                break
+            if (now - pending.since) * 1000 >= idle_ms:
+                pending.consumer = consumer
+                pending.since = now
+                pending.deliveries += 1
+                out.append(Queued(entry_id, pending.alerts, pending.deliveries))
+        return out
+
+    async def depth(self) -> int:
+        return len(self._unread) + len(self._pending)
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
