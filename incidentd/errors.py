@@ -95,3 +95,11 @@ class TransientError(IncidentdError):
 
 class PermanentError(IncidentdError):
     """A failure that will not go away by retrying."""
+
+
+class ConfigInvalid(IncidentdError):
+    """A configuration directory has one or more problems; `problems` lists every one."""
+
+    def __init__(self, problems: list[RulesError]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = tuple(problems)

@@ -33,6 +33,10 @@ class AlertQueue(Protocol):
       dies leaves it pending, and `reclaim` hands it to another consumer after `idle_ms`.
     """
 
+    async def start(self) -> None:
+        """Prepare the backing store (consumer group, scripts, background flusher)."""
+        ...
+
     async def append(self, alerts: Sequence[Alert]) -> str: ...
 
     async def read(self, consumer: str, *, count: int, block_ms: int) -> list[Queued]: ...

@@ -35,6 +35,9 @@ class MemoryQueue:
         self._pending: dict[str, _Pending] = {}
         self._arrived = asyncio.Event()
 
+    async def start(self) -> None:
+        return None
+
     async def append(self, alerts: Sequence[Alert]) -> str:
         if len(self._unread) + len(self._pending) >= self._max_depth:
             raise Overloaded("alert queue is full", retry_after=self._retry_after)

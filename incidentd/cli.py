@@ -1,0 +1,145 @@
+"""The `incidentd` command: argument parsing, exit codes and one-line error messages.
+
+Exit codes: 0 success; 1 the input was rejected (normalize) or the config has errors (check);
+2 usage or start-up error. No traceback reaches the user for an expected problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from incidentd import __version__
+from incidentd.clock import SystemClock
+from incidentd.errors import ConfigInvalid, InputError, WrongShape
+from incidentd.ingest.registry import SOURCES
+from incidentd.ingest.source import RawWebhook, SourceOptions
+from incidentd.rules.loader import RuleSet, default_ruleset, load
+
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="incidentd", description="Turns monitoring alerts into declared major incidents."
+    )
+    parser.add_argument("--version", action="version", version=f"incidentd {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    serve = verbs.add_parser("serve", help="run the daemon")
+    serve.add_argument("--config", type=Path, help="config directory (INCIDENTD_CONFIG_DIR)")
+    serve.add_argument("--host", help="listen address (INCIDENTD_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (INCIDENTD_PORT, default 8080)")
+    serve.add_argument("--redis-url", help="use the Redis store (INCIDENTD_REDIS_URL)")
+
+    normalize = verbs.add_parser(
+        "normalize", help="print the normalized alerts of one webhook body, one JSON per line"
+    )
+    normalize.add_argument("source", choices=sorted(SOURCES), metavar="SOURCE")
+    normalize.add_argument("file", help="the body as the sender posts it, or - for stdin")
+    normalize.add_argument("--config", type=Path, help="config directory for source options")
+
+    check = verbs.add_parser("check", help="validate a config directory")
+    check.add_argument("directory", type=Path)
+    return parser
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"incidentd: {message}", file=sys.stderr)  # noqa: T201
+    return code
+
+
+def _read_input(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+    with Path(name).open("rb") as handle:
+        return handle.read(MAX_INPUT_BYTES + 1)
+
+
+def _normalize(args: argparse.Namespace) -> int:
+    rules = load(args.config) if args.config else default_ruleset()
+    try:
+        body = _read_input(args.file)
+    except OSError as exc:
+        return _fail(f"cannot read {args.file}: {exc.strerror or exc}")
+    if len(body) > MAX_INPUT_BYTES:
+        return _fail(f"{args.file}: larger than {MAX_INPUT_BYTES} bytes")
+    source = SOURCES[args.source]
+    ttl = rules.sources.source(args.source).auto_resolve_after
+    raw = RawWebhook(
+        source=args.source,
+        body=body,
+        headers={},
+        received_at=SystemClock().now(),
+        options=SourceOptions(auto_resolve_after=ttl or source.default_auto_resolve_after),
+    )
+    try:
+        alerts = source.parse(raw)
+    except WrongShape as exc:
+        return _fail(f"{args.source}: {exc.path}: {exc.detail}", 1)
+    except InputError as exc:
+        return _fail(f"{args.source}: {exc.message}", 1)
+    out = sys.stdout.buffer
+    for alert in alerts:
+        out.write(alert.model_dump_json().encode() + b"\n")
+    out.flush()
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    rules = load(args.directory)
+    for warning in rules.warnings:
+        print(f"warning: {warning}", file=sys.stderr)  # noqa: T201
+    print(f"{args.directory}: ok (version {rules.version})")  # noqa: T201
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from incidentd.settings import Settings
+
+    overrides = {
+        "config_dir": args.config,
+        "host": args.host,
+        "port": args.port,
+        "redis_url": args.redis_url,
+    }
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from incidentd import daemon, log
+
+    settings = _settings(args)
+    log.configure(level=settings.log_level, fmt=settings.log_format)
+    rules: RuleSet = load(settings.config_dir)
+    try:
+        asyncio.run(daemon.run(settings, rules))
+    except OSError as exc:
+        return _fail(f"cannot serve on {settings.host}:{settings.port}: {exc.strerror or exc}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.verb == "normalize":
+            return _normalize(args)
+        if args.verb == "check":
+            return _check(args)
+        return _serve(args)
+    except ConfigInvalid as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)  # noqa: T201
+        return 1 if args.verb == "check" else 2
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        name = "INCIDENTD_" + "_".join(str(p) for p in first["loc"]).upper()
+        return _fail(f"{name}: {first['msg']}")
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,47 @@
+"""What the HTTP handlers are given by the composition root, under one typed AppKey."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from incidentd.clock import Clock
+from incidentd.rules.reload import RulesHandle
+from incidentd.store.base import AlertQueue
+
+
+class InFlight:
+    """Counts requests being handled, so that shutdown can wait for them to finish."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Return when no request is in flight (the caller bounds the wait)."""
+        await self._idle.wait()
+
+
+@dataclass(slots=True)
+class Deps:
+    rules: RulesHandle
+    queue: AlertQueue
+    clock: Clock
+    inflight: InFlight = field(default_factory=InFlight)
+    accepting: bool = True
+    """False from the start of a graceful shutdown: /readyz then answers 503."""
+
+
+DEPS = web.AppKey("deps", Deps)

@@ -1,0 +1,76 @@
+"""Domain errors become HTTP answers here, in one place: a status and a small JSON body.
+
+Bodies name the problem (`reason`, `message`, and the JSON `path` for a wrong shape) and
+never echo the request. An unexpected exception is the one case logged with a traceback;
+it answers a bare 500 and the daemon keeps serving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import orjson
+import structlog
+from aiohttp import web
+
+from incidentd.errors import InputError, Overloaded, WrongShape
+from incidentd.http.deps import DEPS
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(
+    status: int, body: dict[str, object], headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        status=status,
+        body=orjson.dumps(body),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def error_response(exc: InputError | Overloaded) -> web.Response:
+    body: dict[str, object] = {"status": "rejected", "reason": exc.reason, "message": exc.message}
+    headers = None
+    if isinstance(exc, WrongShape):
+        body["path"] = exc.path
+    if isinstance(exc, Overloaded):
+        body["status"] = "unavailable"
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+    elif exc.status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="incidentd"'}
+    return json_response(exc.status, body, headers)
+
+
+@web.middleware
+async def inflight(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Counts the request while it is handled; graceful shutdown waits for the count to drop."""
+    counter = request.app[DEPS].inflight
+    counter.enter()
+    try:
+        return await handler(request)
+    finally:
+        counter.leave()
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except (InputError, Overloaded) as exc:
+        return error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        reason = exc.reason.lower().replace(" ", "_")
+        return json_response(
+            exc.status,
+            {"status": "rejected", "reason": reason, "message": exc.reason},
+            headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
+        )
+    except Exception:
+        log.exception("http.unhandled", path=request.path, method=request.method)
+        return json_response(500, {"status": "error", "reason": "internal_error"})

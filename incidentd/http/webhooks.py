@@ -1,0 +1,123 @@
+"""POST /webhooks/{source}: authenticate, bound, parse, queue durably, answer.
+
+Order of checks: known source (404), credentials (401), content type (415), size (413),
+signature (401), shape (400/422), durable append (503 + Retry-After). A request is accepted
+whole (202 after the append) or rejected whole with nothing written.
+"""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from aiohttp import web
+from multidict import CIMultiDictProxy
+
+from incidentd import metrics
+from incidentd.errors import (
+    BodyTooLarge,
+    IncidentdError,
+    InputError,
+    Overloaded,
+    UnknownSource,
+    UnsupportedMediaType,
+)
+from incidentd.http import auth
+from incidentd.http.deps import DEPS, Deps
+from incidentd.http.middleware import json_response
+from incidentd.ingest.registry import SOURCES
+from incidentd.ingest.source import RawWebhook, Source, SourceOptions
+
+log = structlog.get_logger(__name__)
+
+_JSON_TYPES = frozenset({"application/json", "text/json"})
+_READ_CHUNK = 64 * 1024
+
+
+def _check_content_type(request: web.Request) -> None:
+    if "Content-Type" not in request.headers:
+        return  # lenient with senders that set none; the body must still be JSON
+    ctype = request.content_type
+    if ctype not in _JSON_TYPES and not ctype.endswith("+json"):
+        raise UnsupportedMediaType(f"Content-Type {ctype} is not accepted; send application/json")
+    charset = request.charset
+    if charset is not None and charset.lower().replace("-", "") != "utf8":
+        raise UnsupportedMediaType(f"charset {charset} is not accepted; send UTF-8")
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(f"body of {request.content_length} bytes exceeds the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(_READ_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"body exceeds the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _headers(headers: CIMultiDictProxy[str]) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}
+
+
+async def _accept(request: web.Request, deps: Deps, name: str, source: Source) -> web.Response:
+    config = deps.rules.current.sources
+    spec = config.source(name)
+    if not spec.enabled:
+        raise UnknownSource(f"source {name} is disabled")
+    headers = _headers(request.headers)
+    auth.check(spec.auth, headers, request.query)
+    _check_content_type(request)
+    body = await _read_body(request, config.body_limit(name))
+    received_at = deps.clock.now()
+    if spec.hmac is not None:
+        auth.check_hmac(spec.hmac, body, headers, received_at)
+    ttl = spec.auto_resolve_after or source.default_auto_resolve_after
+    raw = RawWebhook(name, body, headers, received_at, SourceOptions(auto_resolve_after=ttl))
+    alerts = source.parse(raw)
+    metrics.ALERTS_RECEIVED.labels(name).inc(len(alerts))
+    entry_id = None
+    if alerts:
+        try:
+            entry_id = await deps.queue.append(alerts)
+        except Overloaded:
+            metrics.ALERTS_REJECTED.labels(name, "unavailable").inc(len(alerts))
+            raise
+        metrics.ALERTS_ACCEPTED.labels(name).inc(len(alerts))
+    log.debug("webhook.accepted", source=name, alerts=len(alerts), bytes=len(body), entry=entry_id)
+    return json_response(202, {"status": "accepted", "alerts": len(alerts), "id": entry_id})
+
+
+async def receive(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    name = request.match_info["source"]
+    source = SOURCES.get(name)
+    label = name if source is not None else "unknown"
+    started = time.perf_counter()
+    try:
+        if source is None:
+            raise UnknownSource(f"unknown source {name[:64]!r}; known: {', '.join(SOURCES)}")
+        response = await _accept(request, deps, name, source)
+    except (InputError, Overloaded) as exc:
+        metrics.WEBHOOKS.labels(label, exc.reason).inc()
+        _log_rejection(request, label, exc)
+        raise
+    finally:
+        metrics.WEBHOOK_SECONDS.labels(label).observe(time.perf_counter() - started)
+    metrics.WEBHOOKS.labels(label, "accepted").inc()
+    return response
+
+
+def _log_rejection(request: web.Request, source: str, exc: IncidentdError) -> None:
+    """One line per rejected request: what was wrong and who sent it, never the content."""
+    log.warning(
+        "webhook.rejected",
+        source=source,
+        reason=getattr(exc, "reason", "error"),
+        message=getattr(exc, "message", str(exc))[:300],
+        content_length=request.content_length,
+        peer=request.remote,
+        user_agent=request.headers.get("User-Agent", "")[:80],
+    )

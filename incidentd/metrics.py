@@ -1,0 +1,47 @@
+"""Every Prometheus metric incidentd exports, defined once. Labels come from closed sets only:
+`source` is a registered source name or "unknown", `reason` an error reason, never free text.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+WEBHOOKS = Counter(
+    "incidentd_webhooks_total",
+    "Webhook requests answered, by source and outcome (accepted or the rejection reason).",
+    ["source", "outcome"],
+)
+ALERTS_RECEIVED = Counter(
+    "incidentd_alerts_received_total",
+    "Alerts parsed from accepted or overloaded webhook bodies.",
+    ["source"],
+)
+ALERTS_ACCEPTED = Counter(
+    "incidentd_alerts_accepted_total",
+    "Alerts appended to the durable queue (answered 202).",
+    ["source"],
+)
+ALERTS_REJECTED = Counter(
+    "incidentd_alerts_rejected_total",
+    "Alerts parsed but not queued, by reason (the sender was told to retry).",
+    ["source", "reason"],
+)
+WEBHOOK_SECONDS = Histogram(
+    "incidentd_webhook_duration_seconds",
+    "Time from request to answer for webhooks, by source.",
+    ["source"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+QUEUE_DEPTH = Gauge(
+    "incidentd_queue_depth",
+    "Queue entries (webhooks) appended and not yet acknowledged by the engine.",
+)
+CONFIG_RELOADS = Counter(
+    "incidentd_config_reloads_total",
+    "Configuration reload attempts, by outcome (ok, invalid).",
+    ["outcome"],
+)
+CONFIG_INFO = Gauge(
+    "incidentd_config_loaded_timestamp_seconds",
+    "When the running configuration was loaded.",
+)

@@ -1,0 +1,36 @@
+"""Process settings from the environment (`INCIDENTD_*`) and the command line; built once.
+
+What an SRE edits and reloads lives in the config directory (rules/); what an operator sets
+per process (addresses, the Redis URL, limits of this process) lives here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INCIDENTD_", extra="ignore", frozen=True)
+
+    config_dir: Path = Path("config/example")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    redis_url: SecretStr | None = None
+    """Selects the Redis store and queue; without it the in-memory store is used."""
+    redis_prefix: str = "incidentd"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    queue_max_depth: int = Field(default=100_000, gt=0)
+    """High-water mark of the queue, in webhooks (entries): past it, webhooks get 503."""
+    append_timeout: float = Field(default=2.0, gt=0)
+    """Seconds a webhook may wait for the queue before it gets 503."""
+    retry_after: int = Field(default=5, ge=1)
+    """Seconds sent in Retry-After with a 503."""
+    shutdown_timeout: float = Field(default=10.0, gt=0)
+    """Seconds in-flight requests get to finish on SIGTERM."""
+    reload_interval: float = Field(default=2.0, gt=0)
+    """Seconds between checks of the config directory for changes."""

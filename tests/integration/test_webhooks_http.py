@@ -1,0 +1,257 @@
+"""The HTTP contract of POST /webhooks/{source}, over real HTTP against the real app.
+
+Uses the in-memory queue (the Redis queue has its own contract and outage tests) and a
+config directory written per test, so that auth and limits are exercised as configured.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from incidentd.clock import ManualClock
+from incidentd.http.app import make_app
+from incidentd.http.deps import DEPS, Deps
+from incidentd.rules.loader import load
+from incidentd.rules.reload import RulesHandle
+from incidentd.store.memory import MemoryQueue
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+ONE_ALERT = json.dumps({"name": "DiskFull", "severity": "critical", "service": "db"}).encode()
+JSON = {"Content-Type": "application/json"}
+
+ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
+Make = Callable[..., Awaitable[tuple[TestClient[web.Request, web.Application], MemoryQueue]]]
+
+
+@pytest.fixture
+def make(aiohttp_client: ClientFactory, tmp_path: Path) -> Make:
+    async def _make(
+        sources_yaml: str = "", *, max_depth: int = 100, env: dict[str, str] | None = None
+    ) -> tuple[TestClient[web.Request, web.Application], MemoryQueue]:
+        (tmp_path / "sources.yaml").write_text(sources_yaml)
+        queue = MemoryQueue(max_depth=max_depth, retry_after=7)
+        rules = RulesHandle(load(tmp_path, env=env or {}))
+        app = make_app(Deps(rules=rules, queue=queue, clock=ManualClock(NOW)))
+        return await aiohttp_client(app), queue
+
+    return _make
+
+
+async def test_accepted_webhook_is_queued_before_202(make: Make) -> None:
+    client, queue = await make()
+    response = await client.post("/webhooks/generic", data=ONE_ALERT, headers=JSON)
+    assert response.status == 202
+    body = await response.json()
+    assert body["status"] == "accepted"
+    assert body["alerts"] == 1
+    [entry] = await queue.read("t", count=10, block_ms=0)
+    assert entry.id == body["id"]
+    assert [a.name for a in entry.alerts] == ["DiskFull"]
+    assert entry.alerts[0].received_at == NOW
+
+
+async def test_unknown_source_is_404_naming_the_known_ones(make: Make) -> None:
+    client, queue = await make()
+    response = await client.post("/webhooks/nagios", data=ONE_ALERT, headers=JSON)
+    assert response.status == 404
+    body = await response.json()
+    assert body["reason"] == "unknown_source"
+    assert "alertmanager" in body["message"]
+    assert await queue.depth() == 0
+
+
+async def test_disabled_source_is_404(make: Make) -> None:
+    client, _ = await make("sources:\n  generic: {enabled: false}\n")
+    response = await client.post("/webhooks/generic", data=ONE_ALERT, headers=JSON)
+    assert response.status == 404
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain", "application/xml"]
+)
+async def test_wrong_content_type_is_415(make: Make, content_type: str) -> None:
+    client, queue = await make()
+    response = await client.post(
+        "/webhooks/generic", data=ONE_ALERT, headers={"Content-Type": content_type}
+    )
+    assert response.status == 415
+    assert "application/json" in (await response.json())["message"]
+    assert await queue.depth() == 0
+
+
+async def test_json_with_charset_and_vendor_json_types_are_accepted(make: Make) -> None:
+    client, _ = await make()
+    for ctype in ("application/json; charset=utf-8", "application/vnd.api+json"):
+        response = await client.post(
+            "/webhooks/generic", data=ONE_ALERT, headers={"Content-Type": ctype}
+        )
+        assert response.status == 202, ctype
+
+
+async def test_non_utf8_charset_is_415(make: Make) -> None:
+    client, _ = await make()
+    response = await client.post(
+        "/webhooks/generic",
+        data=ONE_ALERT,
+        headers={"Content-Type": "application/json; charset=iso-8859-1"},
+    )
+    assert response.status == 415
+
+
+async def test_oversized_body_is_413_with_or_without_content_length(make: Make) -> None:
+    client, queue = await make("max_body_bytes: 100\n")
+    big = json.dumps({"name": "x" * 200}).encode()
+    response = await client.post("/webhooks/generic", data=big, headers=JSON)
+    assert response.status == 413
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(10):
+            yield b" " * 50
+
+    response = await client.post("/webhooks/generic", data=chunks(), headers=JSON)
+    assert response.status == 413
+    assert await queue.depth() == 0
+
+
+async def test_per_source_body_limit_overrides_the_global_one(make: Make) -> None:
+    client, _ = await make("max_body_bytes: 100000\nsources:\n  generic: {max_body_bytes: 10}\n")
+    response = await client.post("/webhooks/generic", data=ONE_ALERT, headers=JSON)
+    assert response.status == 413
+    response = await client.post("/webhooks/alertmanager", data=b"{}", headers=JSON)
+    assert response.status != 413
+
+
+async def test_not_json_is_400(make: Make) -> None:
+    client, queue = await make()
+    for body in (b"{", b"", b"\xff\xfe", b'{"name": "a"} trailing'):
+        response = await client.post("/webhooks/generic", data=body, headers=JSON)
+        assert response.status == 400, body
+        assert (await response.json())["reason"] == "not_json"
+    assert await queue.depth() == 0
+
+
+async def test_wrong_shape_is_422_with_the_json_path(make: Make) -> None:
+    client, queue = await make()
+    body = json.dumps({"alerts": [{"name": "ok"}, {"name": "x", "labels": {"a": 1}}]})
+    response = await client.post("/webhooks/generic", data=body, headers=JSON)
+    assert response.status == 422
+    answer = await response.json()
+    assert answer["path"].startswith("$.alerts[1].labels")
+    assert await queue.depth() == 0, "a request is accepted whole or not at all"
+
+
+async def test_bearer_token_required_when_configured(make: Make) -> None:
+    client, queue = await make(
+        "sources:\n  generic:\n    auth: {type: bearer, token: [old-secret, {env: TOK}]}\n",
+        env={"TOK": "s3cret"},
+    )
+    url = "/webhooks/generic"
+    missing = await client.post(url, data=ONE_ALERT, headers=JSON)
+    assert missing.status == 401
+    assert "WWW-Authenticate" in missing.headers
+    wrong = await client.post(url, data=ONE_ALERT, headers={**JSON, "Authorization": "Bearer x"})
+    assert wrong.status == 401
+    scheme = await client.post(
+        url, data=ONE_ALERT, headers={**JSON, "Authorization": "Token s3cret"}
+    )
+    assert scheme.status == 401
+    assert await queue.depth() == 0
+    for token in ("s3cret", "old-secret"):
+        ok = await client.post(
+            url, data=ONE_ALERT, headers={**JSON, "Authorization": f"Bearer {token}"}
+        )
+        assert ok.status == 202, token
+
+
+async def test_basic_auth(make: Make) -> None:
+    client, _ = await make(
+        "sources:\n  datadog:\n    auth: {type: basic, username: dd, password: pw}\n"
+    )
+
+    def basic(user: str, password: str) -> dict[str, str]:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return {**JSON, "Authorization": f"Basic {token}"}
+
+    url = "/webhooks/datadog"
+    assert (await client.post(url, data=b"{}", headers=basic("dd", "nope"))).status == 401
+    assert (await client.post(url, data=b"{}", headers=basic("xx", "pw"))).status == 401
+    garbage = {**JSON, "Authorization": "Basic !!!notbase64"}
+    assert (await client.post(url, data=b"{}", headers=garbage)).status == 401
+    # the right credentials get past auth to the parser, which judges the (empty) body
+    assert (await client.post(url, data=b"{}", headers=basic("dd", "pw"))).status == 422
+
+
+async def test_url_token_for_senders_without_headers(make: Make) -> None:
+    client, _ = await make("sources:\n  generic:\n    auth: {type: url_token, token: abc}\n")
+    assert (await client.post("/webhooks/generic", data=ONE_ALERT, headers=JSON)).status == 401
+    bad = await client.post("/webhooks/generic?token=abd", data=ONE_ALERT, headers=JSON)
+    assert bad.status == 401
+    good = await client.post("/webhooks/generic?token=abc", data=ONE_ALERT, headers=JSON)
+    assert good.status == 202
+
+
+async def test_grafana_hmac_signature_with_timestamp(make: Make) -> None:
+    client, _ = await make(
+        "sources:\n  generic:\n    hmac: {secret: k3y, header: X-Sig, timestamp_header: X-Ts}\n"
+    )
+    stamp = str(int(NOW.timestamp()))
+    signature = hmac.new(b"k3y", stamp.encode() + b":" + ONE_ALERT, hashlib.sha256).hexdigest()
+    url = "/webhooks/generic"
+    good = {**JSON, "X-Sig": signature, "X-Ts": stamp}
+    assert (await client.post(url, data=ONE_ALERT, headers=good)).status == 202
+    tampered = ONE_ALERT.replace(b"DiskFull", b"DiskFine")
+    assert (await client.post(url, data=tampered, headers=good)).status == 401
+    old = str(int(NOW.timestamp()) - 3600)
+    stale_sig = hmac.new(b"k3y", old.encode() + b":" + ONE_ALERT, hashlib.sha256).hexdigest()
+    stale = {**JSON, "X-Sig": stale_sig, "X-Ts": old}
+    assert (await client.post(url, data=ONE_ALERT, headers=stale)).status == 401
+    assert (await client.post(url, data=ONE_ALERT, headers=JSON)).status == 401
+
+
+async def test_full_queue_is_503_with_retry_after_and_writes_nothing(make: Make) -> None:
+    client, queue = await make(max_depth=1)
+    assert (await client.post("/webhooks/generic", data=ONE_ALERT, headers=JSON)).status == 202
+    response = await client.post("/webhooks/generic", data=ONE_ALERT, headers=JSON)
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "7"
+    assert (await response.json())["reason"] == "unavailable"
+    assert await queue.depth() == 1
+
+
+async def test_wrong_method_is_a_json_405(make: Make) -> None:
+    client, _ = await make()
+    response = await client.get("/webhooks/generic")
+    assert response.status == 405
+    assert (await response.json())["status"] == "rejected"
+
+
+async def test_health_ready_and_metrics(make: Make) -> None:
+    client, _ = await make()
+    assert (await client.get("/healthz")).status == 200
+    ready = await client.get("/readyz")
+    assert ready.status == 200
+    assert (await ready.json())["status"] == "ready"
+    await client.post("/webhooks/generic", data=ONE_ALERT, headers=JSON)
+    await client.post("/webhooks/generic", data=b"{", headers=JSON)
+    text = await (await client.get("/metrics")).text()
+    assert 'incidentd_webhooks_total{outcome="accepted",source="generic"}' in text
+    assert 'incidentd_webhooks_total{outcome="not_json",source="generic"}' in text
+    assert "incidentd_queue_depth 1.0" in text
+
+
+async def test_readyz_is_503_while_shutting_down(make: Make) -> None:
+    client, _ = await make()
+    client.app[DEPS].accepting = False
+    response = await client.get("/readyz")
+    assert response.status == 503
+    assert "shutting down" in (await response.json())["problems"]
