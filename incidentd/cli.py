@@ -19,7 +19,7 @@ from incidentd import __version__
 from incidentd.clock import SystemClock
 from incidentd.errors import ConfigInvalid, InputError, WrongShape
 from incidentd.ingest.registry import SOURCES
-from incidentd.ingest.source import RawWebhook, SourceOptions
+from incidentd.ingest.source import RawWebhook, SourceOptions, run_parser
 from incidentd.rules.loader import RuleSet, default_ruleset, load
 
 MAX_INPUT_BYTES = 64 * 1024 * 1024
@@ -80,7 +80,7 @@ def _normalize(args: argparse.Namespace) -> int:
         options=SourceOptions(auto_resolve_after=ttl or source.default_auto_resolve_after),
     )
     try:
-        alerts = source.parse(raw)
+        alerts = run_parser(source, raw)
     except WrongShape as exc:
         return _fail(f"{args.source}: {exc.path}: {exc.detail}", 1)
     except InputError as exc:

@@ -75,9 +75,10 @@ def check_hmac(spec: HmacCheck, body: bytes, headers: Mapping[str, str], now: da
     """Verify Grafana's hex HMAC-SHA256 of the body (or of `"<ts>:<body>"`, with a timestamp
     header, whose age must be within `max_skew` so that a captured request cannot be replayed).
     """
-    signature = headers.get(spec.header, "").strip().lower()
+    names = spec.headers()
+    signature = next((headers[n] for n in names if headers.get(n)), "").strip().lower()
     if not signature:
-        raise Unauthorized(f"missing signature header {spec.header}")
+        raise Unauthorized(f"missing signature header {' or '.join(names)}")
     message = body
     if spec.timestamp_header is not None:
         stamp = headers.get(spec.timestamp_header, "").strip()

@@ -21,12 +21,13 @@ from incidentd.errors import (
     Overloaded,
     UnknownSource,
     UnsupportedMediaType,
+    WrongShape,
 )
 from incidentd.http import auth
 from incidentd.http.deps import DEPS, Deps
 from incidentd.http.middleware import json_response
 from incidentd.ingest.registry import SOURCES
-from incidentd.ingest.source import RawWebhook, Source, SourceOptions
+from incidentd.ingest.source import RawWebhook, Source, SourceOptions, run_parser
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +59,13 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _sender(request: web.Request) -> str | None:
+    sender = request.query.get("sender")
+    if sender is not None and not 0 < len(sender) <= 200:
+        raise WrongShape("?sender", "must be 1 to 200 characters")
+    return sender
+
+
 def _headers(headers: CIMultiDictProxy[str]) -> dict[str, str]:
     return {name.lower(): value for name, value in headers.items()}
 
@@ -74,9 +82,12 @@ async def _accept(request: web.Request, deps: Deps, name: str, source: Source) -
     received_at = deps.clock.now()
     if spec.hmac is not None:
         auth.check_hmac(spec.hmac, body, headers, received_at)
-    ttl = spec.auto_resolve_after or source.default_auto_resolve_after
-    raw = RawWebhook(name, body, headers, received_at, SourceOptions(auto_resolve_after=ttl))
-    alerts = source.parse(raw)
+    options = SourceOptions(
+        auto_resolve_after=spec.auto_resolve_after or source.default_auto_resolve_after,
+        sender=_sender(request) or spec.sender,
+    )
+    raw = RawWebhook(name, body, headers, received_at, options)
+    alerts = run_parser(source, raw)
     metrics.ALERTS_RECEIVED.labels(name).inc(len(alerts))
     entry_id = None
     if alerts:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Protocol, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Protocol, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ValidationError
 
 from incidentd.errors import NotJSON, WrongShape
 from incidentd.model import Alert
@@ -34,6 +34,9 @@ class SourceOptions:
 
     auto_resolve_after: timedelta | None = None
     """Time to live of alerts whose sender never resolves them (Splunk, Datadog No Data)."""
+    sender: str | None = None
+    """Names the sending system when the body's own identity is not stable (Alertmanager's
+    `externalURL` defaults to the pod's host name); replaces it in fingerprints."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,31 @@ class Source(Protocol):
     """Used when the config directory sets no `auto_resolve_after` for this source."""
 
     def parse(self, raw: RawWebhook) -> list[Alert]: ...
+
+
+def _to_utc(value: datetime) -> datetime:
+    # A valid offset can push year 1 or 9999 out of datetime's range once moved to UTC.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("timestamp is out of range once converted to UTC") from None
+
+
+UtcTimestamp = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+"""A wire timestamp: RFC 3339 with a zone (0-9 fractional digits), converted to UTC."""
+
+
+def run_parser(source: Source, raw: RawWebhook) -> list[Alert]:
+    """`source.parse(raw)`, with one guarantee more: a value that passed the wire model but not
+    the normalized `Alert` (a parser bug, or a vendor quirk not yet handled) is a 422 that says
+    so, never a 500. The HTTP layer and the CLI both parse through here.
+    """
+    try:
+        return source.parse(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ParseError("$", f"cannot normalize this alert ({where}: {first['msg']})") from None
 
 
 def json_path(loc: tuple[int | str, ...]) -> str:

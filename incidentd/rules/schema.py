@@ -114,9 +114,16 @@ class HmacCheck(Strict):
     """Grafana's optional signature: hex HMAC-SHA256 of the body, or of `"<ts>:<body>"`."""
 
     secret: Secret
-    header: str = "X-Grafana-Alerting-Signature"
+    header: str | None = None
+    """Where the signature is; unset: `X-Grafana-Alert-Signature` (Grafana's code default)
+    or `X-Grafana-Alerting-Signature` (the name its docs and most guides use)."""
     timestamp_header: str | None = None
     max_skew: Duration = timedelta(minutes=5)
+
+    def headers(self) -> tuple[str, ...]:
+        if self.header is not None:
+            return (self.header,)
+        return ("x-grafana-alert-signature", "x-grafana-alerting-signature")
 
     @field_validator("header", "timestamp_header")
     @classmethod
@@ -131,6 +138,9 @@ class SourceConfig(Strict):
     max_body_bytes: int | None = Field(default=None, gt=0, le=64 * 1024 * 1024)
     auto_resolve_after: Duration | None = None
     """Overrides the source's default time to live for alerts its sender never resolves."""
+    sender: str | None = Field(default=None, min_length=1, max_length=200)
+    """A stable name for the sending system, used in fingerprints instead of what the body
+    says (Alertmanager's externalURL); `?sender=` in the webhook URL overrides it."""
 
 
 SOURCE_NAMES = ("alertmanager", "grafana", "datadog", "splunk", "generic")

@@ -218,6 +218,18 @@ async def test_grafana_hmac_signature_with_timestamp(make: Make) -> None:
     assert (await client.post(url, data=ONE_ALERT, headers=JSON)).status == 401
 
 
+async def test_grafana_hmac_default_header_names_both_work(make: Make) -> None:
+    client, _ = await make("sources:\n  generic:\n    hmac: {secret: k3y}\n")
+    signature = hmac.new(b"k3y", ONE_ALERT, hashlib.sha256).hexdigest()
+    for name in ("X-Grafana-Alert-Signature", "X-Grafana-Alerting-Signature"):
+        response = await client.post(
+            "/webhooks/generic", data=ONE_ALERT, headers={**JSON, name: signature}
+        )
+        assert response.status == 202, name
+    wrong = {**JSON, "X-Grafana-Alert-Signature": "0" * 64}
+    assert (await client.post("/webhooks/generic", data=ONE_ALERT, headers=wrong)).status == 401
+
+
 async def test_full_queue_is_503_with_retry_after_and_writes_nothing(make: Make) -> None:
     client, queue = await make(max_depth=1)
     assert (await client.post("/webhooks/generic", data=ONE_ALERT, headers=JSON)).status == 202
@@ -255,3 +267,42 @@ async def test_readyz_is_503_while_shutting_down(make: Make) -> None:
     response = await client.get("/readyz")
     assert response.status == 503
     assert "shutting down" in (await response.json())["problems"]
+
+
+async def test_sender_replaces_an_unstable_external_url_in_the_identity(make: Make) -> None:
+    """Alertmanager without --web.external-url names itself after its pod: `sender` fixes it."""
+    payload = Path(__file__).resolve().parents[1] / "payloads" / "alertmanager"
+    body = json.loads((payload / "single_firing.json").read_bytes())
+    pod_a = json.dumps({**body, "externalURL": "http://alertmanager-0:9093"}).encode()
+    pod_b = json.dumps({**body, "externalURL": "http://alertmanager-7f9c:9093"}).encode()
+
+    async def fingerprint(
+        client: TestClient[web.Request, web.Application], url: str, data: bytes, queue: MemoryQueue
+    ) -> str:
+        assert (await client.post(url, data=data, headers=JSON)).status == 202
+        [entry] = await queue.read("t", count=1, block_ms=0)
+        return entry.alerts[0].fingerprint
+
+    client, queue = await make()
+    url = "/webhooks/alertmanager"
+    assert await fingerprint(client, url, pod_a, queue) != await fingerprint(
+        client, url, pod_b, queue
+    )
+    same_a = await fingerprint(client, url + "?sender=am-eu", pod_a, queue)
+    assert same_a == await fingerprint(client, url + "?sender=am-eu", pod_b, queue)
+    assert same_a != await fingerprint(client, url + "?sender=am-us", pod_a, queue)
+    bad = await client.post(url + "?sender=", data=pod_a, headers=JSON)
+    assert bad.status == 422
+
+
+async def test_sender_from_sources_yaml(make: Make) -> None:
+    payload = Path(__file__).resolve().parents[1] / "payloads" / "alertmanager"
+    body = json.loads((payload / "single_firing.json").read_bytes())
+    client, queue = await make("sources:\n  alertmanager: {sender: am-prod}\n")
+    prints = set()
+    for external in ("http://a:9093", "http://b:9093"):
+        data = json.dumps({**body, "externalURL": external}).encode()
+        assert (await client.post("/webhooks/alertmanager", data=data, headers=JSON)).status == 202
+        [entry] = await queue.read("t", count=1, block_ms=0)
+        prints.add(entry.alerts[0].fingerprint)
+    assert len(prints) == 1
