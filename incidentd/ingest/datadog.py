@@ -1,11 +1,209 @@
-"""Datadog webhook parser (being written)."""
+"""Datadog Webhooks integration: our published payload template, or Datadog's default payload.
+
+A body with `alert_transition` is our template (config/example/datadog-webhook-template.json):
+each key of `_REQUIRED` must be there, or the 422 names all that are missing. A body without it
+but with `title` is Datadog's default payload, accepted at low fidelity (label
+`incidentd_fidelity: low`) with its state read from the title prefix (`[P1] [Warn on {host:a}]`).
+Identity: org id + monitor id (`alert_id`) + sorted scope tags, or the prefix-free title + scope
+without a monitor id; `[TEST]` notifications are told apart. The cycle key changes per trigger ->
+recover cycle, so it is part of `event_id` (with `$ID`), never of the fingerprint.
+State: `Recovered` or `alert_type` success resolves; every other transition, known or not, fires;
+`No Data`/`Re-No Data` and `[TEST]` carry the auto-resolve TTL (Alert -> No Data -> OK sends no
+recovery). Severity: `alert_priority` P1 critical, P2 error, P3 warning, P4/P5 info; else
+`alert_type` error/warning/info; else error; `Warn`/`Re-Warn` or `alert_type` warning cap it at
+warning. Labels: tags and scope (`a:b` -> a=b, bare `a` -> a="", several values of a key sorted
+and joined with ","); `service` is the first `service:` tag.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
-from incidentd.ingest.source import ParseError, RawWebhook
-from incidentd.model import Alert
+from pydantic import BaseModel, BeforeValidator, ConfigDict, RootModel
+
+from incidentd.correlate.fingerprint import event_id, fingerprint
+from incidentd.ingest.source import ParseError, RawWebhook, decode
+from incidentd.model import Alert, Severity, Status
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant datetime holds
+_PRIORITY = {"P1": Severity.CRITICAL, "P2": Severity.ERROR, "P3": Severity.WARNING}
+_PRIORITY |= {"P4": Severity.INFO, "P5": Severity.INFO}
+_TYPE = {"error": Severity.ERROR, "warning": Severity.WARNING, "info": Severity.INFO}
+_WARN = frozenset({"Warn", "Re-Warn"})
+_NO_DATA = frozenset({"No Data", "Re-No Data"})
+_REQUIRED: tuple[str, ...] = ("id", "date", "org", "alert_id", "alert_scope", "alert_transition")
+_REQUIRED += ("alert_type", "alert_priority", "alert_title", "tags")
+_PREFIX = re.compile(
+    r"\s*\[(?:(?P<priority>P[1-5])|(?P<test>TEST)|(?P<transition>Triggered|Re-Triggered|"
+    r"Recovered|Warn|Re-Warn|No Data|Re-No Data|Renotify)(?: on \{(?P<scope>[^}]*)\})?)\]"
+)
+
+
+def _text(value: object) -> object:
+    """Null is empty; an unquoted integer keeps its exact digits (a 19-digit $ID > 2**53)."""
+    if value is None:
+        return ""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _epoch_ms(value: object) -> datetime:
+    text = _text(value)
+    if not isinstance(text, str) or not re.fullmatch(r"[0-9]{1,16}", text.strip()):
+        raise ValueError("must be epoch milliseconds, like $DATE")
+    if int(text) > _MAX_MS:
+        raise ValueError("epoch milliseconds out of range")
+    return _EPOCH + timedelta(milliseconds=int(text))
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+EpochMs = Annotated[datetime, BeforeValidator(_epoch_ms)]
+
+
+class _Keys(RootModel[dict[str, object]]):
+    """The top-level keys only: tells our template from Datadog's default payload."""
+
+
+class _Org(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: Text
+    name: Text = ""
+
+
+class _Body(BaseModel):
+    """Our template, or the default payload (id, date, org, title, body, event_type).
+
+    Which keys our template must carry is checked by `_require` before this model runs.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+    id: Text
+    date: EpochMs
+    org: _Org
+    title: Text = ""
+    body: Text = ""
+    alert_id: Text = ""
+    alert_scope: Text = ""
+    alert_transition: Text = ""
+    alert_type: Text = ""
+    alert_priority: Text = ""
+    alert_title: Text = ""
+    tags: Text = ""
+    alert_cycle_key: Text = ""
+    aggreg_key: Text = ""
+    alert_status: Text = ""
+    alert_metric: Text = ""
+    alert_query: Text = ""
+    event_title: Text = ""
+    event_type: Text = ""
+    text_only_msg: Text = ""
+    event_msg: Text = ""
+    hostname: Text = ""
+    link: Text = ""
+    snapshot: Text = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    """One notification, whichever payload carried it."""
+
+    wire: _Body
+    name: str
+    test: bool
+    monitor: str
+    transition: str
+    alert_type: str
+    priority: str
+    scope: str
+    low_fidelity: bool
+
+
+def _prefixes(title: str) -> tuple[dict[str, str], str]:
+    """`[P1] [Warn on {host:a}] [TEST] Disk` -> the prefixes found, and `Disk`."""
+    found: dict[str, str] = {}
+    pos = 0
+    while match := _PREFIX.match(title, pos):
+        found |= {key: value for key, value in match.groupdict().items() if value is not None}
+        pos = match.end()
+    return found, title[pos:].strip()
+
+
+def _event(wire: _Body, *, low_fidelity: bool) -> _Event:
+    """Prefer our template's fields; fall back on what the title prefixes say."""
+    found, name = _prefixes(wire.alert_title or wire.event_title or wire.title)
+    monitor = wire.alert_id.strip()
+    return _Event(
+        wire=wire,
+        name=name or f"Datadog monitor {monitor}".strip(),
+        test="test" in found or "test" in _prefixes(wire.event_title)[0],
+        monitor=monitor,
+        transition=wire.alert_transition.strip() or found.get("transition", ""),
+        alert_type=wire.alert_type.strip().lower(),
+        priority=wire.alert_priority.strip().upper() or found.get("priority", ""),
+        scope=wire.alert_scope.strip() or found.get("scope", "").strip(),
+        low_fidelity=low_fidelity,
+    )
+
+
+def _tags(*texts: str) -> dict[str, list[str]]:
+    """`"a:b, c,a:d"` -> {"a": ["b", "d"], "c": [""]}, values in order of appearance."""
+    out: dict[str, list[str]] = {}
+    for text in texts:
+        for item in text.split(","):
+            key, _, value = (part.strip() for part in item.partition(":"))
+            if key and value not in out.setdefault(key, []):
+                out[key].append(value)
+    return out
+
+
+def _severity(event: _Event) -> Severity:
+    severity = _PRIORITY.get(event.priority) or _TYPE.get(event.alert_type, Severity.ERROR)
+    if event.transition in _WARN or event.alert_type == "warning":
+        return min(severity, Severity.WARNING)
+    return severity
+
+
+def _require(keys: dict[str, object]) -> None:
+    """Every missing key of our template in one 422, so that the template is fixed once."""
+    missing = [f"$.{key}" for key in _REQUIRED if key not in keys]
+    org = keys.get("org")
+    if isinstance(org, dict) and "id" not in org:
+        missing.append("$.org.id")
+    if missing:
+        reason = f"missing {', '.join(missing)}: use the incidentd Datadog payload template"
+        raise ParseError(missing[0], reason)
+
+
+def _labels(event: _Event, tags: dict[str, list[str]]) -> dict[str, str]:
+    labels = {key: ",".join(sorted(v for v in values if v)) for key, values in tags.items()}
+    if event.wire.hostname.strip() and "host" not in labels:
+        labels["host"] = event.wire.hostname.strip()
+    extra = {
+        "datadog_monitor_id": event.monitor,
+        "datadog_event_type": event.wire.event_type.strip(),
+        "datadog_priority": event.priority,
+        "datadog_test": "true" if event.test else "",
+        "incidentd_fidelity": "low" if event.low_fidelity else "",
+    }
+    return labels | {key: value for key, value in extra.items() if value}
+
+
+def _annotations(event: _Event) -> dict[str, str]:
+    wire = event.wire
+    markdown = (wire.event_msg or wire.body).strip().removeprefix("%%%").removesuffix("%%%")
+    out = {"transition": event.transition, "message": wire.text_only_msg or markdown}
+    out |= {"datadog_id": wire.id, "org_name": wire.org.name, "snapshot": wire.snapshot}
+    out |= {"alert_cycle_key": wire.alert_cycle_key, "aggreg_key": wire.aggreg_key}
+    out |= {"alert_status": wire.alert_status, "alert_metric": wire.alert_metric}
+    out["alert_query"] = wire.alert_query
+    return {key: value.strip() for key, value in out.items() if value.strip()}
+
+
+def _on_scope(name: str, scope: str) -> str:
+    return f"{name} on {scope}" if scope else name
 
 
 class DatadogSource:
@@ -13,4 +211,40 @@ class DatadogSource:
     name = "datadog"
 
     def parse(self, raw: RawWebhook) -> list[Alert]:
-        raise ParseError("$", "the datadog parser is not written yet")
+        keys = decode(_Keys, raw.body).root
+        if "alert_transition" in keys:
+            _require(keys)
+            return [self._alert(_event(decode(_Body, raw.body), low_fidelity=False), raw)]
+        if "title" in keys:
+            return [self._alert(_event(decode(_Body, raw.body), low_fidelity=True), raw)]
+        reason = "missing: this is neither the incidentd payload template nor Datadog's default"
+        raise ParseError("$.alert_transition", reason)
+
+    def _alert(self, event: _Event, raw: RawWebhook) -> Alert:
+        wire = event.wire
+        scope = _tags(event.scope)
+        scope_key = ",".join(sorted(f"{k}:{v}" if v else k for k in scope for v in scope[k]))
+        identity = ("monitor", event.monitor) if event.monitor else ("title", event.name)
+        test = "test" if event.test else None
+        fp = fingerprint(self.name, wire.org.id, *identity, scope_key, test)
+        resolved = event.transition == "Recovered" or event.alert_type == "success"
+        expires = (event.transition in _NO_DATA or event.test) and not resolved
+        tags = _tags(event.scope, wire.tags)
+        return Alert(
+            source=self.name,
+            fingerprint=fp,
+            event_id=event_id(fp, wire.alert_cycle_key, wire.id, event.transition),
+            status=Status.RESOLVED if resolved else Status.FIRING,
+            severity=_severity(event),
+            name=event.name,
+            title=("[TEST] " if event.test else "") + _on_scope(event.name, event.scope),
+            service=next((value for value in tags.get("service", []) if value), None),
+            labels=_labels(event, tags),
+            annotations=_annotations(event),
+            starts_at=wire.date,
+            ends_at=wire.date if resolved else None,
+            received_at=raw.received_at,
+            url=wire.link.strip() or None,
+            group_key=f"datadog/{wire.org.id}/monitor/{event.monitor}" if event.monitor else None,
+            auto_resolve_after=raw.options.auto_resolve_after if expires else None,
+        )

@@ -28,6 +28,9 @@ from incidentd.store.memory import MemoryQueue
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ONE_ALERT = json.dumps({"name": "DiskFull", "severity": "critical", "service": "db"}).encode()
 JSON = {"Content-Type": "application/json"}
+AM_SINGLE_FIRING = (
+    Path(__file__).resolve().parents[1] / "payloads" / "alertmanager" / "single_firing.json"
+).read_bytes()
 
 ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 Make = Callable[..., Awaitable[tuple[TestClient[web.Request, web.Application], MemoryQueue]]]
@@ -271,8 +274,7 @@ async def test_readyz_is_503_while_shutting_down(make: Make) -> None:
 
 async def test_sender_replaces_an_unstable_external_url_in_the_identity(make: Make) -> None:
     """Alertmanager without --web.external-url names itself after its pod: `sender` fixes it."""
-    payload = Path(__file__).resolve().parents[1] / "payloads" / "alertmanager"
-    body = json.loads((payload / "single_firing.json").read_bytes())
+    body = json.loads(AM_SINGLE_FIRING)
     pod_a = json.dumps({**body, "externalURL": "http://alertmanager-0:9093"}).encode()
     pod_b = json.dumps({**body, "externalURL": "http://alertmanager-7f9c:9093"}).encode()
 
@@ -296,8 +298,7 @@ async def test_sender_replaces_an_unstable_external_url_in_the_identity(make: Ma
 
 
 async def test_sender_from_sources_yaml(make: Make) -> None:
-    payload = Path(__file__).resolve().parents[1] / "payloads" / "alertmanager"
-    body = json.loads((payload / "single_firing.json").read_bytes())
+    body = json.loads(AM_SINGLE_FIRING)
     client, queue = await make("sources:\n  alertmanager: {sender: am-prod}\n")
     prints = set()
     for external in ("http://a:9093", "http://b:9093"):
