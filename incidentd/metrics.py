@@ -36,6 +36,10 @@ QUEUE_DEPTH = Gauge(
     "incidentd_queue_depth",
     "Queue entries (webhooks) appended and not yet acknowledged by the engine.",
 )
+QUEUE_DEAD_LETTERED = Counter(
+    "incidentd_queue_dead_lettered_total",
+    "Queue entries that could not be decoded and were moved to the dead-letter stream.",
+)
 CONFIG_RELOADS = Counter(
     "incidentd_config_reloads_total",
     "Configuration reload attempts, by outcome (ok, invalid).",

@@ -6,6 +6,7 @@ only touch keys under their own prefix), else starts a private redis-server for 
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -24,6 +25,8 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"redis://127.0.0.1:{SHARED_PORT}/0"
         return
     if redis_server_binary() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Redis: scripts/test installs redis-server; it is missing")
         pytest.skip(
             "needs Redis: nothing answers PING on 127.0.0.1:6379 and no redis-server binary "
             "is on PATH to start one (install the redis-server package)"

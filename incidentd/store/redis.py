@@ -45,6 +45,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.typing import EncodableT, FieldT, KeyT, StreamIdT
 
+from incidentd import metrics
 from incidentd.errors import Overloaded
 from incidentd.model import ALERT_BATCH, Alert
 from incidentd.store.base import Queued
@@ -414,6 +415,7 @@ class RedisQueue:
             pipe.xack(self._stream, self._group, *ids)
             pipe.xdel(self._stream, *ids)
             await pipe.execute()
+        metrics.QUEUE_DEAD_LETTERED.inc(len(poison))
         for entry_id, fields, exc in poison:
             size = len((fields or {}).get(_FIELD, b""))
             log.error(
