@@ -71,13 +71,15 @@ def _normalize(args: argparse.Namespace) -> int:
     if len(body) > MAX_INPUT_BYTES:
         return _fail(f"{args.file}: larger than {MAX_INPUT_BYTES} bytes")
     source = SOURCES[args.source]
-    ttl = rules.sources.source(args.source).auto_resolve_after
+    spec = rules.sources.source(args.source)
     raw = RawWebhook(
         source=args.source,
         body=body,
         headers={},
         received_at=SystemClock().now(),
-        options=SourceOptions(auto_resolve_after=ttl or source.default_auto_resolve_after),
+        options=SourceOptions(
+            auto_resolve_after=spec.ttl(source.default_auto_resolve_after), sender=spec.sender
+        ),
     )
     try:
         alerts = run_parser(source, raw)

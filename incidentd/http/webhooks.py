@@ -83,7 +83,7 @@ async def _accept(request: web.Request, deps: Deps, name: str, source: Source) -
     if spec.hmac is not None:
         auth.check_hmac(spec.hmac, body, headers, received_at)
     options = SourceOptions(
-        auto_resolve_after=spec.auto_resolve_after or source.default_auto_resolve_after,
+        auto_resolve_after=spec.ttl(source.default_auto_resolve_after),
         sender=_sender(request) or spec.sender,
     )
     raw = RawWebhook(name, body, headers, received_at, options)

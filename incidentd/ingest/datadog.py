@@ -4,9 +4,10 @@ A body with `alert_transition` is our template (config/example/datadog-webhook-t
 each key of `_REQUIRED` must be there, or the 422 names all that are missing. A body without it
 but with `title` is Datadog's default payload, accepted at low fidelity (label
 `incidentd_fidelity: low`) with its state read from the title prefix (`[P1] [Warn on {host:a}]`).
-Identity: org id + monitor id (`alert_id`) + sorted scope tags, or the prefix-free title + scope
-without a monitor id; `[TEST]` notifications are told apart. The cycle key changes per trigger ->
-recover cycle, so it is part of `event_id` (with `$ID`), never of the fingerprint.
+Identity: the source's `sender` (when configured) + org id + monitor id (`alert_id`) + sorted
+scope tags, or the prefix-free title + scope without a monitor id; `[TEST]` notifications are
+told apart. The cycle key changes per trigger -> recover cycle, so it is part of `event_id`
+(with `$ID`), never of the fingerprint.
 State: `Recovered` or `alert_type` success resolves; every other transition, known or not, fires;
 `No Data`/`Re-No Data` and `[TEST]` carry the auto-resolve TTL (Alert -> No Data -> OK sends no
 recovery). Severity: `alert_priority` P1 critical, P2 error, P3 warning, P4/P5 info; else
@@ -226,7 +227,7 @@ class DatadogSource:
         scope_key = ",".join(sorted(f"{k}:{v}" if v else k for k in scope for v in scope[k]))
         identity = ("monitor", event.monitor) if event.monitor else ("title", event.name)
         test = "test" if event.test else None
-        fp = fingerprint(self.name, wire.org.id, *identity, scope_key, test)
+        fp = fingerprint(self.name, raw.options.sender, wire.org.id, *identity, scope_key, test)
         resolved = event.transition == "Recovered" or event.alert_type == "success"
         expires = (event.transition in _NO_DATA or event.test) and not resolved
         tags = _tags(event.scope, wire.tags)

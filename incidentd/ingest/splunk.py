@@ -1,17 +1,18 @@
 """Splunk webhook alert action: `{sid, search_name, app, owner, results_link, result}`.
 
 Splunk never resolves and never retries: every alert fires with the auto-resolve TTL. Identity,
-stable across scheduled runs (the sid changes every run): the Splunk server (host of
-`results_link`), `app`, `owner`, the search (`search_name`, or when it is null, empty or missing
-the sid without its per-run suffix `_at_<epoch>_<n>[_<guid>]`), and the thing that is wrong:
-result field `incidentd_key` when it is set, else `host`, `service` and `sourcetype`. `event_id`
-is the fingerprint + sid: one run delivered twice is one event. Severity: the first recognised
-value of result `urgency`, `severity`, `priority` (Splunk ES words, case-insensitive): critical
--> critical; high, error -> error; medium, warning, warn -> warning; low, info, informational ->
-info; none recognised -> warning. Labels: result fields, multivalues joined with ",", except
-`_*` internals and Splunk's per-event housekeeping (`date_*`, `punct`, `linecount`,
-`timestartpos`, `timeendpos`), plus `splunk_app`, `splunk_owner`, `splunk_server`. `starts_at`
-is result `_time` (epoch seconds, optional fraction), else `received_at`.
+stable across scheduled runs (the sid changes every run): the Splunk server (the source's
+`sender` when configured, else the host of `results_link`), `app`, `owner`, the search
+(`search_name`, or when it is null, empty or missing the sid without its per-run suffix
+`_at_<epoch>_<n>[_<guid>]`), and the thing that is wrong: result field `incidentd_key` when it
+is set, else `host`, `service` and `sourcetype`. `event_id` is the fingerprint + sid: one run
+delivered twice is one event. Severity: the first recognised value of result `urgency`,
+`severity`, `priority` (Splunk ES words, case-insensitive): critical -> critical; high, error ->
+error; medium, warning, warn -> warning; low, info, informational -> info; none recognised ->
+warning. Labels: result fields, multivalues joined with ",", except `_*` internals and Splunk's
+per-event housekeeping (`date_*`, `punct`, `linecount`, `timestartpos`, `timeendpos`), plus
+`splunk_app`, `splunk_owner`, `splunk_server`. `starts_at` is result `_time` (epoch seconds,
+optional fraction), else `received_at`.
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ class SplunkSource:
         server = _server(body.results_link)
         search = body.search_name or _RUN_SUFFIX.sub("", body.sid) or body.sid
         identity = _identity(result)
-        fp = fingerprint(self.name, server, body.app, body.owner, search, identity)
+        sender = raw.options.sender or server
+        fp = fingerprint(self.name, sender, body.app, body.owner, search, identity)
         detail = ", ".join(f"{key}={value}" for key, value in identity.items())
         service = result.get("service", ())
         extra = {"splunk_app": body.app, "splunk_owner": body.owner, "splunk_server": server}

@@ -139,6 +139,13 @@ class SourceConfig(Strict):
     auto_resolve_after: Duration | None = None
     """Overrides the source's default time to live for alerts its sender never resolves."""
     sender: str | None = Field(default=None, min_length=1, max_length=200)
+
+    def ttl(self, default: timedelta | None) -> timedelta | None:
+        """The auto-resolve time: the configured one (`null` or `0` switch it off), else
+        the source's default."""
+        if "auto_resolve_after" not in self.model_fields_set:
+            return default
+        return self.auto_resolve_after or None
     """A stable name for the sending system, used in fingerprints instead of what the body
     says (Alertmanager's externalURL); `?sender=` in the webhook URL overrides it."""
 

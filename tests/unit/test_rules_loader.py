@@ -62,3 +62,18 @@ def test_unknown_yaml_file_is_a_warning_not_an_error(tmp_path: Path) -> None:
     assert load(tmp_path, env={}).warnings == (
         "servises.yaml: not a file incidentd reads (known: sources.yaml)",
     )
+
+
+def test_auto_resolve_after_default_override_and_switch_off(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    (tmp_path / "sources.yaml").write_text(
+        "sources:\n  splunk: {auto_resolve_after: 15m}\n  datadog: {auto_resolve_after: null}\n"
+        "  generic: {auto_resolve_after: 0}\n"
+    )
+    sources = load(tmp_path, env={}).sources
+    default = timedelta(hours=1)
+    assert sources.source("splunk").ttl(default) == timedelta(minutes=15)
+    assert sources.source("datadog").ttl(default) is None
+    assert sources.source("generic").ttl(default) is None
+    assert sources.source("grafana").ttl(default) == default
