@@ -7,6 +7,7 @@ reported at once. Nothing is half-loaded: `load` returns a whole RuleSet or rais
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Iterator, Mapping
@@ -18,10 +19,14 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from incidentd.errors import ConfigInvalid, RulesError
-from incidentd.rules.schema import SourcesFile
+from incidentd.rules import checks
+from incidentd.rules.schema import RulesFile, ServicesFile, SilencesFile, SourcesFile
 
 FILES: dict[str, type[BaseModel]] = {
     "sources.yaml": SourcesFile,
+    "services.yaml": ServicesFile,
+    "rules.yaml": RulesFile,
+    "silences.yaml": SilencesFile,
 }
 """Every file a config directory may hold, with its schema. Missing files take defaults."""
 
@@ -31,6 +36,9 @@ class RuleSet:
     """One consistent, validated configuration. Replaced whole on reload, never edited."""
 
     sources: SourcesFile
+    services: ServicesFile
+    rules: RulesFile
+    silences: SilencesFile
     version: str
     """Content hash of the files it was built from: recorded with every decision."""
     directory: Path | None
@@ -38,7 +46,14 @@ class RuleSet:
 
 
 def default_ruleset() -> RuleSet:
-    return RuleSet(sources=SourcesFile(), version="default", directory=None)
+    return RuleSet(
+        sources=SourcesFile(),
+        services=ServicesFile(),
+        rules=RulesFile(),
+        silences=SilencesFile(),
+        version="default",
+        directory=None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,18 +177,19 @@ def _validate(
         return None, problems
 
 
-def load(directory: Path, *, env: Mapping[str, str] | None = None) -> RuleSet:
-    """Load and validate every file of `directory`; raise ConfigInvalid listing every problem."""
-    if not directory.is_dir():
-        raise ConfigInvalid([RulesError(str(directory), None, "not a directory")])
-    context = {"secrets": _Secrets(directory, os.environ if env is None else env)}
-    problems: list[RulesError] = []
-    models: dict[str, BaseModel] = {}
+@dataclass(slots=True)
+class _Files:
+    """What reading a directory's files gave: models, YAML nodes (for lines), problems."""
+
+    models: dict[str, BaseModel]
+    nodes: dict[str, yaml.Node | None]
+    problems: list[RulesError]
+    version: str
+
+
+def _read_files(directory: Path, context: dict[str, Any]) -> _Files:
+    files = _Files({}, {}, [], "")
     digest = hashlib.sha256()
-    warnings = []
-    for path in sorted(directory.iterdir()):
-        if path.suffix in (".yaml", ".yml") and path.name not in FILES:
-            warnings.append(f"{path.name}: not a file incidentd reads (known: {', '.join(FILES)})")
     for name, schema in FILES.items():
         path = directory / name
         if not path.exists():
@@ -181,21 +197,54 @@ def load(directory: Path, *, env: Mapping[str, str] | None = None) -> RuleSet:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            problems.append(RulesError(name, None, f"cannot read: {exc}"))
+            files.problems.append(RulesError(name, None, f"cannot read: {exc}"))
             continue
         digest.update(name.encode() + b"\0" + text.encode() + b"\0")
-        parsed = _parse_yaml(name, text, problems)
+        parsed = _parse_yaml(name, text, files.problems)
         if parsed is None:
             continue
         model, errors = _validate(name, parsed, schema, context)
-        problems.extend(errors)
+        files.problems.extend(errors)
+        files.nodes[name] = parsed.node
         if model is not None:
-            models[name] = model
+            files.models[name] = model
+    files.version = digest.hexdigest()[:12]
+    return files
+
+
+def _unknown_files(directory: Path) -> list[str]:
+    return [
+        f"{path.name}: not a file incidentd reads (known: {', '.join(FILES)})"
+        for path in sorted(directory.iterdir())
+        if path.suffix in (".yaml", ".yml") and path.name not in FILES
+    ]
+
+
+def load(directory: Path, *, env: Mapping[str, str] | None = None) -> RuleSet:
+    """Load and validate every file of `directory`; raise ConfigInvalid listing every problem."""
+    if not directory.is_dir():
+        raise ConfigInvalid([RulesError(str(directory), None, "not a directory")])
+    context = {"secrets": _Secrets(directory, os.environ if env is None else env)}
+    files = _read_files(directory, context)
+    if files.problems:
+        raise ConfigInvalid(files.problems)
+    models = files.models
+    rules = RuleSet(
+        sources=cast(SourcesFile, models.get("sources.yaml", SourcesFile())),
+        services=cast(ServicesFile, models.get("services.yaml", ServicesFile())),
+        rules=cast(RulesFile, models.get("rules.yaml", RulesFile())),
+        silences=cast(SilencesFile, models.get("silences.yaml", SilencesFile())),
+        version=files.version,
+        directory=directory,
+    )
+    warnings = _unknown_files(directory)
+    problems = []
+    for problem in checks.validate(rules.services, rules.rules, rules.silences):
+        line = line_of(files.nodes.get(problem.file), problem.loc)
+        if problem.warning:
+            warnings.append(f"{problem.file}:{line}: warning: {problem.message}")
+        else:
+            problems.append(RulesError(problem.file, line, problem.message))
     if problems:
         raise ConfigInvalid(problems)
-    return RuleSet(
-        sources=cast(SourcesFile, models.get("sources.yaml", SourcesFile())),
-        version=digest.hexdigest()[:12],
-        directory=directory,
-        warnings=tuple(warnings),
-    )
+    return dataclasses.replace(rules, warnings=tuple(warnings))

@@ -1,0 +1,80 @@
+"""Label matchers, written as SREs know them from Alertmanager: `name="x"`, `name!="x"`,
+`name=~"re"`, `name!~"re"`. Used by correlation rules, silences and service selectors.
+
+A matcher's name addresses the normalized alert: `source`, `name`, `title`, `service`,
+`severity` and `status` are the alert's own fields (the same for every source); any other
+name is a label, and `labels.X` addresses the label X explicitly (for a label called
+`service`, say). A missing label matches as the empty string, as in Alertmanager, so
+`team!=""` means "has a team label". Regexes are anchored (`=~"db"` matches only "db").
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from incidentd.model import Alert
+
+Op = Literal["=", "!=", "=~", "!~"]
+FIELDS = frozenset({"source", "name", "title", "service", "severity", "status"})
+_SYNTAX = re.compile(
+    r'^\s*(?P<name>[A-Za-z_][A-Za-z0-9_.\-/]*)\s*(?P<op>=~|!~|!=|=)\s*"(?P<value>(?:[^"\\]|\\.)*)"\s*$'
+)
+_UNESCAPE = re.compile(r"\\(.)")
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    name: str
+    op: Op
+    value: str
+    pattern: re.Pattern[str] | None = None
+
+    def value_of(self, alert: Alert) -> str:
+        if self.name.startswith("labels."):
+            return alert.labels.get(self.name[7:], "")
+        if self.name in FIELDS:
+            return str(getattr(alert, self.name) or "")
+        return alert.labels.get(self.name, "")
+
+    def matches(self, alert: Alert) -> bool:
+        return self.matches_value(self.value_of(alert))
+
+    def matches_value(self, value: str) -> bool:
+        if self.op == "=":
+            return value == self.value
+        if self.op == "!=":
+            return value != self.value
+        assert self.pattern is not None  # noqa: S101 (parse() sets it for regex ops)
+        found = self.pattern.fullmatch(value) is not None
+        return found if self.op == "=~" else not found
+
+    def __str__(self) -> str:
+        escaped = self.value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'{self.name}{self.op}"{escaped}"'
+
+
+def parse(text: str) -> Matcher:
+    """Parse `name<op>"value"`; raise ValueError naming what is wrong (bad syntax, bad regex)."""
+    match = _SYNTAX.match(text)
+    if match is None:
+        raise ValueError(
+            f'{text!r} is not a matcher like name="value", name!="value", '
+            'name=~"regex" or name!~"regex"'
+        )
+    name, op = match.group("name"), match.group("op")
+    value = _UNESCAPE.sub(r"\1", match.group("value"))
+    pattern = None
+    if op in ("=~", "!~"):
+        try:
+            pattern = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"bad regex in {text!r}: {exc}") from None
+    return Matcher(name, op, value, pattern)  # type: ignore[arg-type]
+
+
+def all_match(matchers: Iterable[Matcher], alert: Alert) -> bool:
+    return all(m.matches(alert) for m in matchers)
