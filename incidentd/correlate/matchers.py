@@ -12,11 +12,19 @@ Pure: no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
-from incidentd.model import Alert
+
+class Subject(Protocol):
+    """What matchers read: a normalized Alert, or the engine's stored state of one."""
+
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+
+
+_SENDERS = object()
 
 Op = Literal["=", "!=", "=~", "!~"]
 FIELDS = frozenset({"source", "name", "title", "service", "severity", "status"})
@@ -33,15 +41,20 @@ class Matcher:
     value: str
     pattern: re.Pattern[str] | None = None
 
-    def value_of(self, alert: Alert) -> str:
+    def value_of(self, alert: Subject, service: str | object | None = _SENDERS) -> str:
+        """The value this matcher looks at. `service`, when given, is the impact-map service
+        the alert belongs to, which then stands for the `service` field (rules and silences
+        see where the alert landed on the map, not only what its sender called it)."""
         if self.name.startswith("labels."):
             return alert.labels.get(self.name[7:], "")
+        if self.name == "service" and service is not _SENDERS:
+            return str(service or "")
         if self.name in FIELDS:
             return str(getattr(alert, self.name) or "")
         return alert.labels.get(self.name, "")
 
-    def matches(self, alert: Alert) -> bool:
-        return self.matches_value(self.value_of(alert))
+    def matches(self, alert: Subject, service: str | object | None = _SENDERS) -> bool:
+        return self.matches_value(self.value_of(alert, service))
 
     def matches_value(self, value: str) -> bool:
         if self.op == "=":
@@ -76,5 +89,7 @@ def parse(text: str) -> Matcher:
     return Matcher(name, op, value, pattern)  # type: ignore[arg-type]
 
 
-def all_match(matchers: Iterable[Matcher], alert: Alert) -> bool:
-    return all(m.matches(alert) for m in matchers)
+def all_match(
+    matchers: Iterable[Matcher], alert: Subject, service: str | object | None = _SENDERS
+) -> bool:
+    return all(m.matches(alert, service) for m in matchers)

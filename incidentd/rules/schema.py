@@ -245,7 +245,7 @@ class Flapping(Strict):
     """An alert that changes state more than `changes` times within `window` is flapping,
     until it has been stable for `stable_for`."""
 
-    changes: int = Field(default=4, ge=1)
+    changes: int = Field(default=4, ge=1, le=50)
     window: Duration = timedelta(minutes=30)
     stable_for: Duration = timedelta(minutes=30)
 

@@ -1,0 +1,411 @@
+"""The engine: alerts and time in, decisions out, over the correlation state it holds.
+
+`Engine.process(alerts, rules=..., now=...)` runs each alert through the correlation stages:
+impact-map service -> correlation rule -> dedup -> silences -> flapping -> grouping (root
+causes, blast radius). Before each alert, the timers due by its `received_at` run (time to
+live expiries, groups whose quiet period has passed), so that the result depends only on the
+alerts and their times, never on how often a driver ticks: the live daemon and replay get
+the same groups from the same alerts. `tick(now=...)` runs the timers due by `now`.
+
+The engine never reads the clock, never awaits and never does I/O. It records which alerts
+and groups changed (`take_changes`), for the driver to commit to the store before it
+acknowledges the queue. Every decision carries its reasons and the rules version.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from incidentd.correlate import matchers
+from incidentd.correlate.dedup import AlertState, DedupOutcome, Outcome, decide, expire
+from incidentd.correlate.flapping import is_flapping
+from incidentd.correlate.grouping import (
+    UNMAPPED,
+    Group,
+    GroupState,
+    Member,
+    Rule,
+    compile_rules,
+    group_id,
+    group_key,
+    pick,
+    resolve_due,
+    rule_for,
+)
+from incidentd.correlate.impact import ImpactMap
+from incidentd.correlate.silences import Silence, is_active
+from incidentd.model import Alert, Status
+from incidentd.rules.loader import RuleSet
+
+DEFAULT_RETENTION = timedelta(hours=24)
+"""How long resolved alerts and groups are kept before they are forgotten."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One thing the engine decided, with why. `kind` is `alert.<outcome>` or `group.<event>`."""
+
+    kind: str
+    at: datetime
+    rules_version: str
+    fingerprint: str | None = None
+    group_id: str | None = None
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """What the engine needs from one RuleSet, built once per rules version."""
+
+    version: str
+    rules: tuple[Rule, ...]
+    by_name: dict[str, Rule]
+    impact: ImpactMap
+    silences: tuple[Silence, ...]
+
+    @classmethod
+    def build(cls, ruleset: RuleSet) -> Compiled:
+        rules = compile_rules(ruleset.rules)
+        return cls(
+            version=ruleset.version,
+            rules=rules,
+            by_name={r.name: r for r in rules},
+            impact=ImpactMap.build(ruleset.services),
+            silences=tuple(Silence.from_spec(s) for s in ruleset.silences.silences),
+        )
+
+
+@dataclass(slots=True)
+class EngineState:
+    """All correlation state, with the indexes that keep the cost of an alert flat."""
+
+    alerts: dict[str, AlertState] = field(default_factory=dict)
+    groups: dict[str, Group] = field(default_factory=dict)
+    open_by_key: dict[str, str] = field(default_factory=dict)
+    open_by_service: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    expiries: list[tuple[datetime, str]] = field(default_factory=list)
+    resolutions: list[tuple[datetime, str]] = field(default_factory=list)
+    evictions: list[tuple[datetime, str, str]] = field(default_factory=list)
+    changed_alerts: set[str] = field(default_factory=set)
+    changed_groups: set[str] = field(default_factory=set)
+    removed_alerts: set[str] = field(default_factory=set)
+    removed_groups: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What changed since the last `take_changes`: the driver commits exactly this."""
+
+    alerts: tuple[AlertState, ...]
+    groups: tuple[Group, ...]
+    removed_alerts: tuple[str, ...]
+    removed_groups: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.alerts or self.groups or self.removed_alerts or self.removed_groups)
+
+
+class Engine:
+    def __init__(
+        self, state: EngineState | None = None, *, retention: timedelta = DEFAULT_RETENTION
+    ) -> None:
+        self.state = state or EngineState()
+        self._retention = retention
+        self._compiled: Compiled | None = None
+        self._extra_silences: tuple[Silence, ...] = ()
+        self._active: tuple[Silence, ...] = ()
+
+    # -- configuration ------------------------------------------------------------------
+
+    def compiled(self, ruleset: RuleSet) -> Compiled:
+        if self._compiled is None or self._compiled.version != ruleset.version:
+            self._compiled = Compiled.build(ruleset)
+        return self._compiled
+
+    def set_api_silences(self, silences: Iterable[Silence]) -> None:
+        """Silences created through the API (the driver reloads them from the store)."""
+        self._extra_silences = tuple(silences)
+
+    # -- driving ------------------------------------------------------------------------
+
+    def process(self, alerts: Sequence[Alert], *, rules: RuleSet) -> list[Decision]:
+        """Apply a batch of alerts, in order, each at its own `received_at` (event time):
+        timers due by then run first, and silences are judged at that time."""
+        c = self.compiled(rules)
+        out: list[Decision] = []
+        for alert in alerts:
+            self._refresh_silences(c, alert.received_at, out)
+            self._run_timers(c, alert.received_at, out)
+            self._apply(c, alert, out)
+        return out
+
+    def tick(self, *, rules: RuleSet, now: datetime) -> list[Decision]:
+        """Run everything due by `now`: expiries, group resolutions, silence changes."""
+        c = self.compiled(rules)
+        out: list[Decision] = []
+        self._refresh_silences(c, now, out)
+        self._run_timers(c, now, out)
+        return out
+
+    def take_changes(self) -> Changes:
+        s = self.state
+        changes = Changes(
+            alerts=tuple(s.alerts[f] for f in s.changed_alerts if f in s.alerts),
+            groups=tuple(s.groups[g] for g in s.changed_groups if g in s.groups),
+            removed_alerts=tuple(s.removed_alerts),
+            removed_groups=tuple(s.removed_groups),
+        )
+        s.changed_alerts.clear()
+        s.changed_groups.clear()
+        s.removed_alerts.clear()
+        s.removed_groups.clear()
+        return changes
+
+    # -- one alert ----------------------------------------------------------------------
+
+    def _apply(self, c: Compiled, alert: Alert, out: list[Decision]) -> None:
+        service = c.impact.service_for(alert)
+        rule = rule_for(alert, service, c.rules)
+        prior = self.state.alerts.get(alert.fingerprint)
+        result = decide(alert, prior, service=service, ttl=rule.alert_ttl)
+        reasons: tuple[str, ...] = (result.reason, f"rule {rule.name}")
+        if result.outcome in (Outcome.DUPLICATE, Outcome.STALE):
+            out.append(self._decision(c, result, alert.received_at, reasons))
+            if result.state is not prior:
+                self._store_alert(result.state)
+            return
+        silenced = tuple(
+            s.id for s in self._active if matchers.all_match(s.matchers, alert, service)
+        )
+        state = replace(result.state, silenced_by=silenced)
+        if silenced:
+            reasons = (*reasons, f"silenced by {', '.join(silenced)}")
+        if result.outcome is Outcome.EARLY_RESOLVE:
+            self._store_alert(state)
+            out.append(self._decision(c, result, alert.received_at, reasons))
+            return
+        if result.outcome in (Outcome.NEW, Outcome.REOPEN) or state.group_id is None:
+            group = self._place(c, rule, alert, service, out)
+            state = replace(state, group_id=group.id)
+        out.append(self._decision(c, replace(result, state=state), alert.received_at, reasons))
+        self._update_member(c, rule, state, alert.received_at, out)
+
+    def _place(
+        self, c: Compiled, rule: Rule, alert: Alert, service: str | None, out: list[Decision]
+    ) -> Group:
+        s = self.state
+        key = group_key(rule, alert, service)
+        candidates: list[Group] = []
+        if (gid := s.open_by_key.get(key)) is not None:
+            candidates.append(s.groups[gid])
+        if rule.topology and service is not None:
+            for related in c.impact.related(service, rule.hops) | {service}:
+                ids = s.open_by_service.get((rule.name, related), ())
+                candidates.extend(s.groups[g] for g in ids)
+        at = alert.received_at
+        group = pick(candidates, key=key, at=at, rule=rule)
+        if group is not None:
+            why = "same group key" if group.key == key else "topology: related service"
+            out.append(Decision("group.joined", at, c.version, alert.fingerprint, group.id, (why,)))
+            return group
+        group = Group(
+            id=group_id(key, at),
+            rule=rule.name,
+            key=key,
+            rules_version=c.version,
+            opened_at=at,
+            last_seen=at,
+            unmapped=service is None,
+        )
+        s.groups[group.id] = group
+        s.open_by_key[key] = group.id
+        where = service if service is not None else f"{UNMAPPED} ({alert.name})"
+        out.append(
+            Decision(
+                "group.opened",
+                at,
+                c.version,
+                alert.fingerprint,
+                group.id,
+                (f"rule {rule.name}", f"key {key}", f"service {where}"),
+            )
+        )
+        return group
+
+    def _update_member(
+        self,
+        c: Compiled,
+        rule: Rule,
+        state: AlertState,
+        at: datetime,
+        out: list[Decision],
+        *,
+        touch: bool = True,
+    ) -> None:
+        """Bring the alert's group in step with its new state. `touch`: a report (not a
+        silence starting or ending) that moves the group's sliding window."""
+        s = self.state
+        group = s.groups.get(state.group_id or "")
+        if group is None:  # evicted meanwhile: the alert lives on without a group
+            self._store_alert(replace(state, group_id=None))
+            return
+        flapping = is_flapping(state.transitions, now=at, spec=rule.flapping)
+        member = Member(state.status, state.service, bool(state.silenced_by), flapping)
+        if group.set_member(state.fingerprint, member):
+            self._refresh_impact(c, group)
+        if rule.topology and state.service is not None and group.state is GroupState.OPEN:
+            s.open_by_service.setdefault((group.rule, state.service), set()).add(group.id)
+        if touch:
+            group.last_seen = max(group.last_seen, at)
+        if group.firing:
+            group.quiet_since = None
+        elif group.quiet_since is None or at > group.quiet_since:
+            group.quiet_since = at
+            due = resolve_due(group, c.by_name.get(group.rule, rule))
+            if due is not None:
+                heapq.heappush(s.resolutions, (due, group.id))
+        s.changed_groups.add(group.id)
+        self._store_alert(state)
+
+    def _refresh_impact(self, c: Compiled, group: Group) -> None:
+        failing = tuple(group.services)
+        group.root_causes = c.impact.root_causes(failing)
+        radius = c.impact.blast_radius(failing)
+        group.blast_radius = tuple(sorted(radius.services))
+        group.capabilities = tuple(sorted(radius.capabilities))
+
+    def _store_alert(self, state: AlertState) -> None:
+        s = self.state
+        s.alerts[state.fingerprint] = state
+        s.changed_alerts.add(state.fingerprint)
+        s.removed_alerts.discard(state.fingerprint)
+        due = state.expires_at()
+        if due is not None:
+            heapq.heappush(s.expiries, (due, state.fingerprint))
+        elif state.status is Status.RESOLVED and state.ends_at is not None:
+            forget_at = state.ends_at + self._retention
+            heapq.heappush(s.evictions, (forget_at, "alert", state.fingerprint))
+
+    @staticmethod
+    def _decision(
+        c: Compiled, result: DedupOutcome, at: datetime, reasons: tuple[str, ...]
+    ) -> Decision:
+        return Decision(
+            f"alert.{result.outcome}",
+            at,
+            c.version,
+            result.state.fingerprint,
+            result.state.group_id,
+            reasons,
+        )
+
+    # -- timers -------------------------------------------------------------------------
+
+    def _run_timers(self, c: Compiled, until: datetime, out: list[Decision]) -> None:
+        s = self.state
+        while s.expiries and s.expiries[0][0] <= until:
+            due, fingerprint = heapq.heappop(s.expiries)
+            self._expire(c, fingerprint, due, out)
+        while s.resolutions and s.resolutions[0][0] <= until:
+            due, gid = heapq.heappop(s.resolutions)
+            self._resolve_group(c, gid, due, out)
+        while s.evictions and s.evictions[0][0] <= until:
+            _, kind, name = heapq.heappop(s.evictions)
+            self._evict(kind, name)
+
+    def _expire(self, c: Compiled, fingerprint: str, due: datetime, out: list[Decision]) -> None:
+        state = self.state.alerts.get(fingerprint)
+        if state is None or state.expires_at() != due:
+            return  # a later report moved the expiry (its own heap entry is queued)
+        result = expire(state, now=due)
+        if result is None:
+            return
+        rule = self._rule_of(c, result.state)
+        out.append(self._decision(c, result, due, (result.reason,)))
+        self._update_member(c, rule, result.state, due, out)
+
+    def _rule_of(self, c: Compiled, state: AlertState) -> Rule:
+        group = self.state.groups.get(state.group_id or "")
+        if group is not None and group.rule in c.by_name:
+            return c.by_name[group.rule]
+        return c.rules[-1]
+
+    def _resolve_group(self, c: Compiled, gid: str, due: datetime, out: list[Decision]) -> None:
+        s = self.state
+        group = s.groups.get(gid)
+        if group is None:
+            return
+        rule = c.by_name.get(group.rule, c.rules[-1])
+        if resolve_due(group, rule) != due:
+            return  # something fired again, or a later resolve moved the due time
+        group.state = GroupState.RESOLVED
+        group.resolved_at = due
+        if s.open_by_key.get(group.key) == gid:
+            del s.open_by_key[group.key]
+        for service in {m.service for m in group.members.values() if m.service}:
+            ids = s.open_by_service.get((group.rule, service))
+            if ids is not None:
+                ids.discard(gid)
+                if not ids:
+                    del s.open_by_service[(group.rule, service)]
+        s.changed_groups.add(gid)
+        heapq.heappush(s.evictions, (due + self._retention, "group", gid))
+        out.append(
+            Decision(
+                "group.resolved",
+                due,
+                c.version,
+                None,
+                gid,
+                (f"every member resolved and {rule.quiet_period} passed quietly",),
+            )
+        )
+
+    def _evict(self, kind: str, name: str) -> None:
+        s = self.state
+        if kind == "alert":
+            state = s.alerts.get(name)
+            if state is not None and state.status is Status.RESOLVED:
+                del s.alerts[name]
+                s.removed_alerts.add(name)
+                s.changed_alerts.discard(name)
+        else:
+            group = s.groups.get(name)
+            if group is not None and group.state is GroupState.RESOLVED:
+                del s.groups[name]
+                s.removed_groups.add(name)
+                s.changed_groups.discard(name)
+
+    # -- silences -----------------------------------------------------------------------
+
+    def _refresh_silences(self, c: Compiled, now: datetime, out: list[Decision]) -> None:
+        """Recompute the active silences; when the set changed, re-mark firing alerts."""
+        if not (c.silences or self._extra_silences or self._active):
+            return
+        active = tuple(s for s in (*c.silences, *self._extra_silences) if is_active(s, now))
+        if {s.id for s in active} == {s.id for s in self._active}:
+            self._active = active
+            return
+        self._active = active
+        for state in list(self.state.alerts.values()):
+            if state.status is not Status.FIRING:
+                continue
+            ids = tuple(s.id for s in active if matchers.all_match(s.matchers, state))
+            if ids != state.silenced_by:
+                updated = replace(state, silenced_by=ids)
+                rule = self._rule_of(c, updated)
+                self._update_member(c, rule, updated, now, out, touch=False)
+                reason = f"silenced by {', '.join(ids)}" if ids else "no longer silenced"
+                out.append(
+                    Decision(
+                        "alert.silence_changed",
+                        now,
+                        c.version,
+                        state.fingerprint,
+                        state.group_id,
+                        (reason,),
+                    )
+                )
