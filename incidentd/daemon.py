@@ -1,42 +1,94 @@
-"""The composition root: builds settings, rules, store, web app and background tasks, runs
-them, and shuts them down in order. The only module that wires things together.
+"""The composition root: builds settings, rules, stores, engine consumer, web app and
+background tasks, runs them, and shuts them down in order. The only module that wires.
 
 Shutdown order (SIGTERM/SIGINT): /readyz turns 503, the listener closes, in-flight requests
-finish (up to `shutdown_timeout`), background tasks are cancelled and awaited, the queue
-flushes and closes. SIGHUP reloads the configuration.
+finish (up to `shutdown_timeout`), the engine finishes its batch (commit, then ack), the
+other background tasks are cancelled and awaited, the stores flush and close. SIGHUP reloads
+the configuration.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import socket
 from contextlib import suppress
+from dataclasses import dataclass
+from datetime import timedelta
 
 import structlog
 from aiohttp import web
 
 from incidentd.clock import SystemClock
+from incidentd.consumer import Consumer, ConsumerSettings, StateStore
 from incidentd.http.app import make_app
 from incidentd.http.deps import Deps
+from incidentd.recorder import Recorder
 from incidentd.rules.loader import RuleSet
 from incidentd.rules.reload import RulesHandle
 from incidentd.settings import Settings
-from incidentd.store.base import AlertQueue
-from incidentd.store.memory import MemoryQueue
-from incidentd.store.redis import RedisQueue
+from incidentd.store.base import AlertQueue, SilenceStore
+from incidentd.store.memory import MemoryQueue, MemorySilences
+from incidentd.store.memory_state import MemoryState
+from incidentd.store.redis import RedisQueue, RedisSilences
+from incidentd.store.redis_state import RedisState
 
 log = structlog.get_logger(__name__)
 
 
-def build_queue(settings: Settings) -> AlertQueue:
+@dataclass(frozen=True, slots=True)
+class Stores:
+    queue: AlertQueue
+    state: StateStore
+    silences: SilenceStore
+
+    async def close(self) -> None:
+        await self.queue.close()
+        await self.state.close()
+        await self.silences.close()
+
+
+def build_stores(settings: Settings) -> Stores:
     if settings.redis_url is None:
-        return MemoryQueue(max_depth=settings.queue_max_depth, retry_after=settings.retry_after)
-    return RedisQueue.from_url(
-        settings.redis_url.get_secret_value(),
-        prefix=settings.redis_prefix,
-        max_depth=settings.queue_max_depth,
-        append_timeout=settings.append_timeout,
-        retry_after=settings.retry_after,
+        return Stores(
+            queue=MemoryQueue(max_depth=settings.queue_max_depth, retry_after=settings.retry_after),
+            state=MemoryState(),
+            silences=MemorySilences(),
+        )
+    url = settings.redis_url.get_secret_value()
+    prefix = settings.redis_prefix
+    return Stores(
+        queue=RedisQueue.from_url(
+            url,
+            prefix=prefix,
+            max_depth=settings.queue_max_depth,
+            append_timeout=settings.append_timeout,
+            retry_after=settings.retry_after,
+        ),
+        state=RedisState.from_url(url, prefix=prefix),
+        silences=RedisSilences.from_url(
+            url, prefix=prefix, timeout=settings.append_timeout, retry_after=settings.retry_after
+        ),
+    )
+
+
+def build_consumer(
+    settings: Settings, stores: Stores, rules: RulesHandle, clock: SystemClock
+) -> Consumer:
+    return Consumer(
+        queue=stores.queue,
+        store=stores.state,
+        silences=stores.silences,
+        rules=rules,
+        clock=clock,
+        settings=ConsumerSettings(
+            name=f"{socket.gethostname()}-{os.getpid()}",
+            batch=settings.engine_batch,
+            reclaim_idle_ms=int(settings.reclaim_idle * 1000),
+            lease_ttl_ms=int(settings.lease_ttl * 1000),
+        ),
+        retention=timedelta(seconds=settings.retention),
     )
 
 
@@ -51,10 +103,21 @@ def _warn_about(rules: RuleSet) -> None:
 async def run(settings: Settings, rules: RuleSet) -> None:
     """Serve until SIGTERM or SIGINT, then shut down gracefully."""
     clock = SystemClock()
-    queue = build_queue(settings)
-    await queue.start()
+    stores = build_stores(settings)
+    await stores.queue.start()
     handle = RulesHandle(rules)
-    deps = Deps(rules=handle, queue=queue, clock=clock)
+    recorder = None
+    if settings.record_path is not None:
+        recorder = Recorder(settings.record_path, max_bytes=settings.record_max_bytes)
+    deps = Deps(
+        rules=handle,
+        queue=stores.queue,
+        clock=clock,
+        silences=stores.silences,
+        state=stores.state,
+        recorder=recorder,
+    )
+    consumer = build_consumer(settings, stores, handle, clock) if settings.engine else None
     runner = web.AppRunner(
         make_app(deps),
         access_log=None,
@@ -81,6 +144,8 @@ async def run(settings: Settings, rules: RuleSet) -> None:
         log.info(
             "daemon.started",
             store="redis" if settings.redis_url is not None else "memory",
+            engine=settings.engine,
+            recording=str(settings.record_path) if recorder is not None else None,
             listen=[f"{host}:{port}" for host, port, *_ in runner.addresses],
             config_version=rules.version,
             config_dir=str(settings.config_dir),
@@ -89,6 +154,8 @@ async def run(settings: Settings, rules: RuleSet) -> None:
             log.warning("store.in_memory", note="alerts are not kept across restarts")
         async with asyncio.TaskGroup() as tasks:
             watcher = tasks.create_task(handle.watch(clock, interval=settings.reload_interval))
+            writer = tasks.create_task(recorder.run()) if recorder is not None else None
+            engine = tasks.create_task(consumer.run()) if consumer is not None else None
             await stop.wait()
             log.info("daemon.stopping")
             deps.accepting = False
@@ -99,14 +166,18 @@ async def run(settings: Settings, rules: RuleSet) -> None:
             except TimeoutError:
                 log.warning("daemon.shutdown_timeout", inflight=deps.inflight.count)
             await runner.cleanup()
+            if consumer is not None and engine is not None:
+                consumer.stopping.set()  # ends after its current batch: commit, then ack
             watcher.cancel()
+            if writer is not None:
+                writer.cancel()
     finally:
         for task in reloads:
             task.cancel()
         with suppress(asyncio.CancelledError):
             await asyncio.gather(*reloads)
         await runner.cleanup()
-        await queue.close()
+        await stores.close()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         log.info("daemon.stopped")

@@ -91,6 +91,7 @@ class EngineState:
     evictions: list[tuple[datetime, str, str]] = field(default_factory=list)
     changed_alerts: set[str] = field(default_factory=set)
     changed_groups: set[str] = field(default_factory=set)
+    changed_members: dict[str, set[str]] = field(default_factory=dict)
     removed_alerts: set[str] = field(default_factory=set)
     removed_groups: set[str] = field(default_factory=set)
 
@@ -101,6 +102,8 @@ class Changes:
 
     alerts: tuple[AlertState, ...]
     groups: tuple[Group, ...]
+    members: dict[str, tuple[str, ...]]
+    """Per changed group, the fingerprints of its members that changed."""
     removed_alerts: tuple[str, ...]
     removed_groups: tuple[str, ...]
 
@@ -117,6 +120,42 @@ class Engine:
         self._compiled: Compiled | None = None
         self._extra_silences: tuple[Silence, ...] = ()
         self._active: tuple[Silence, ...] = ()
+
+    @classmethod
+    def resume(
+        cls, state: EngineState, rules: RuleSet, *, retention: timedelta = DEFAULT_RETENTION
+    ) -> Engine:
+        """An engine over state loaded from the store: the indexes and timers are rebuilt."""
+        engine = cls(state, retention=retention)
+        c = engine.compiled(rules)
+        for group in sorted(state.groups.values(), key=lambda g: g.opened_at):
+            engine._index_group(c, group)
+        for alert in state.alerts.values():
+            expiry = alert.expires_at()
+            if expiry is not None:
+                state.expiries.append((expiry, alert.fingerprint))
+            elif alert.status is Status.RESOLVED and alert.ends_at is not None:
+                state.evictions.append((alert.ends_at + retention, "alert", alert.fingerprint))
+        heapq.heapify(state.expiries)
+        heapq.heapify(state.resolutions)
+        heapq.heapify(state.evictions)
+        return engine
+
+    def _index_group(self, c: Compiled, group: Group) -> None:
+        """Put a loaded group back in the indexes and timers (oldest first: newest key wins)."""
+        s = self.state
+        if group.state is GroupState.RESOLVED:
+            if group.resolved_at is not None:
+                s.evictions.append((group.resolved_at + self._retention, "group", group.id))
+            return
+        s.open_by_key[group.key] = group.id
+        rule = c.by_name.get(group.rule, c.rules[-1])
+        if rule.topology:
+            for service in {m.service for m in group.members.values() if m.service}:
+                s.open_by_service.setdefault((group.rule, service), set()).add(group.id)
+        due = resolve_due(group, rule)
+        if due is not None:
+            s.resolutions.append((due, group.id))
 
     # -- configuration ------------------------------------------------------------------
 
@@ -155,11 +194,13 @@ class Engine:
         changes = Changes(
             alerts=tuple(s.alerts[f] for f in s.changed_alerts if f in s.alerts),
             groups=tuple(s.groups[g] for g in s.changed_groups if g in s.groups),
+            members={g: tuple(f) for g, f in s.changed_members.items() if g in s.groups},
             removed_alerts=tuple(s.removed_alerts),
             removed_groups=tuple(s.removed_groups),
         )
         s.changed_alerts.clear()
         s.changed_groups.clear()
+        s.changed_members.clear()
         s.removed_alerts.clear()
         s.removed_groups.clear()
         return changes
@@ -202,7 +243,7 @@ class Engine:
         if (gid := s.open_by_key.get(key)) is not None:
             candidates.append(s.groups[gid])
         if rule.topology and service is not None:
-            for related in c.impact.related(service, rule.hops) | {service}:
+            for related in c.impact.related(service, rule.hops):
                 ids = s.open_by_service.get((rule.name, related), ())
                 candidates.extend(s.groups[g] for g in ids)
         at = alert.received_at
@@ -256,6 +297,7 @@ class Engine:
         member = Member(state.status, state.service, bool(state.silenced_by), flapping)
         if group.set_member(state.fingerprint, member):
             self._refresh_impact(c, group)
+        s.changed_members.setdefault(group.id, set()).add(state.fingerprint)
         if rule.topology and state.service is not None and group.state is GroupState.OPEN:
             s.open_by_service.setdefault((group.rule, state.service), set()).add(group.id)
         if touch:
@@ -378,6 +420,7 @@ class Engine:
                 del s.groups[name]
                 s.removed_groups.add(name)
                 s.changed_groups.discard(name)
+                s.changed_members.pop(name, None)
 
     # -- silences -----------------------------------------------------------------------
 

@@ -74,6 +74,10 @@ class Overloaded(IncidentdError):
         self.retry_after = retry_after
 
 
+class LeaseLost(IncidentdError):
+    """This process no longer holds the engine's lease: its in-memory state must be dropped."""
+
+
 class RulesError(IncidentdError):
     """A configuration file is invalid: `file:line: message`."""
 

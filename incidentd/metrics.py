@@ -49,3 +49,29 @@ CONFIG_INFO = Gauge(
     "incidentd_config_loaded_timestamp_seconds",
     "When the running configuration was loaded.",
 )
+ENGINE_ALERTS = Counter(
+    "incidentd_engine_alerts_total",
+    "Alerts run through the correlation engine.",
+)
+ENGINE_DECISIONS = Counter(
+    "incidentd_engine_decisions_total",
+    "Engine decisions, by kind (alert.new, alert.duplicate, group.opened, ...).",
+    ["kind"],
+)
+ENGINE_BATCH_SECONDS = Histogram(
+    "incidentd_engine_batch_duration_seconds",
+    "Time to process and commit one queue batch.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+ENGINE_FAILURES = Counter(
+    "incidentd_engine_failures_total",
+    "Engine rounds that failed unexpectedly (the state is reloaded and the batch retried).",
+)
+ENGINE_LEADER = Gauge(
+    "incidentd_engine_leader",
+    "1 while this process runs the engine (holds the lease), else 0.",
+)
+RECORD_DROPPED = Counter(
+    "incidentd_record_dropped_total",
+    "Webhooks not recorded for replay (buffer full or file not writable).",
+)

@@ -146,46 +146,10 @@ def _count(decisions: list[Decision], summary: Summary, on_decision: Any) -> Non
             on_decision(decision)
 
 
-def group_record(engine: Engine, gid: str) -> dict[str, Any]:
-    """A group as replay prints it (and the API shows it)."""
-    group = engine.state.groups[gid]
-    members = []
-    for fingerprint, member in sorted(group.members.items()):
-        state = engine.state.alerts.get(fingerprint)
-        members.append(
-            {
-                "fingerprint": fingerprint,
-                "name": state.name if state else None,
-                "service": member.service,
-                "status": member.status,
-                "silenced": member.silenced,
-                "flapping": member.flapping,
-            }
-        )
-    return {
-        "id": group.id,
-        "rule": group.rule,
-        "key": group.key,
-        "state": group.state,
-        "opened_at": group.opened_at,
-        "last_seen": group.last_seen,
-        "resolved_at": group.resolved_at,
-        "firing": group.firing,
-        "driving": group.driving,
-        "services": sorted(group.services),
-        "root_causes": list(group.root_causes),
-        "blast_radius": list(group.blast_radius),
-        "capabilities": list(group.capabilities),
-        "unmapped": group.unmapped,
-        "rules_version": group.rules_version,
-        "members": members,
-    }
-
-
 def write_groups(engine: Engine, out: IO[bytes]) -> int:
     groups = sorted(engine.state.groups.values(), key=lambda g: (g.opened_at, g.id))
     for group in groups:
-        out.write(orjson.dumps(group_record(engine, group.id)) + b"\n")
+        out.write(orjson.dumps(group.view(engine.state.alerts)) + b"\n")
     return len(groups)
 
 

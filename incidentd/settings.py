@@ -34,3 +34,17 @@ class Settings(BaseSettings):
     """Seconds in-flight requests get to finish on SIGTERM."""
     reload_interval: float = Field(default=2.0, gt=0)
     """Seconds between checks of the config directory for changes."""
+    engine: bool = True
+    """Run the correlation engine in this process; false makes an ingest-only replica."""
+    engine_batch: int = Field(default=200, gt=0, le=10_000)
+    """Queue entries (webhooks) the engine takes per round."""
+    reclaim_idle: float = Field(default=30.0, gt=0)
+    """Seconds after which entries left pending by a dead consumer are taken over."""
+    lease_ttl: float = Field(default=10.0, gt=0.5)
+    """Seconds the engine lease lasts without renewal (failover time with Redis)."""
+    retention: float = Field(default=86_400.0, gt=0)
+    """Seconds resolved alerts and groups are kept."""
+    record_path: Path | None = None
+    """Record accepted webhooks here as JSON Lines for `incidentd replay` (off when unset)."""
+    record_max_bytes: int = Field(default=1 << 30, gt=0)
+    """Rotate the recording to `<path>.1` past this size."""

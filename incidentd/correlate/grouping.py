@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from incidentd.correlate import matchers
+from incidentd.correlate.dedup import AlertState
 from incidentd.model import Alert, Status
 from incidentd.rules.schema import Flapping, RulesFile
 
@@ -153,6 +155,37 @@ class Group:
     blast_radius: tuple[str, ...] = ()
     capabilities: tuple[str, ...] = ()
     unmapped: bool = False
+    size: int = 0
+    """Members, kept here so that a group read without its members still says how many."""
+
+    def view(
+        self, alerts: Mapping[str, AlertState] | None = None, *, members: bool = True
+    ) -> dict[str, Any]:
+        """The group as the API and replay show it (JSON-ready through orjson)."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "rule": self.rule,
+            "key": self.key,
+            "state": self.state,
+            "opened_at": self.opened_at,
+            "last_seen": self.last_seen,
+            "resolved_at": self.resolved_at,
+            "firing": self.firing,
+            "driving": self.driving,
+            "size": self.size,
+            "services": sorted(self.services),
+            "root_causes": list(self.root_causes),
+            "blast_radius": list(self.blast_radius),
+            "capabilities": list(self.capabilities),
+            "unmapped": self.unmapped,
+            "rules_version": self.rules_version,
+        }
+        if members:
+            out["members"] = [
+                _member_view(fp, m, (alerts or {}).get(fp))
+                for fp, m in sorted(self.members.items())
+            ]
+        return out
 
     def accepts(self, at: datetime, rule: Rule) -> bool:
         return (
@@ -174,6 +207,7 @@ class Group:
         else:
             self.members[fingerprint] = member
             self._count(member, +1)
+        self.size = len(self.members)
         return was != {s for s in touched if s in self.services}
 
     def _count(self, member: Member, sign: int) -> None:
@@ -188,6 +222,29 @@ class Group:
                 self.services[member.service] = count
             else:
                 del self.services[member.service]
+
+
+def _member_view(fingerprint: str, member: Member, state: AlertState | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "fingerprint": fingerprint,
+        "status": member.status,
+        "service": member.service,
+        "silenced": member.silenced,
+        "flapping": member.flapping,
+    }
+    if state is not None:
+        out.update(
+            name=state.name,
+            title=state.title,
+            severity=state.severity,
+            source=state.source,
+            starts_at=state.starts_at,
+            ends_at=state.ends_at,
+            count=state.count,
+            silenced_by=list(state.silenced_by),
+            url=state.url,
+        )
+    return out
 
 
 def pick(candidates: Iterable[Group], *, key: str, at: datetime, rule: Rule) -> Group | None:

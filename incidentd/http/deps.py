@@ -6,10 +6,15 @@ import asyncio
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from incidentd.clock import Clock
+from incidentd.consumer import StateStore
+from incidentd.recorder import Recorder
 from incidentd.rules.reload import RulesHandle
-from incidentd.store.base import AlertQueue
+from incidentd.store.base import AlertQueue, SilenceStore
+from incidentd.store.memory import MemorySilences
+from incidentd.store.memory_state import MemoryState
 
 
 class InFlight:
@@ -42,6 +47,15 @@ class Deps:
     inflight: InFlight = field(default_factory=InFlight)
     accepting: bool = True
     """False from the start of a graceful shutdown: /readyz then answers 503."""
+    silences: SilenceStore = field(default_factory=MemorySilences)
+    """Silences created through the API (daemon.py gives the Redis one with a Redis store)."""
+    api_tokens: tuple[SecretStr, ...] = ()
+    """PROVISIONAL, until the config has an `api:` section: bearer tokens that may create and
+    expire silences. Empty: no authentication (local use only)."""
+    state: StateStore = field(default_factory=MemoryState)
+    """The engine's state, read by the groups API."""
+    recorder: Recorder | None = None
+    """Records accepted webhooks for replay, when configured."""
 
 
 DEPS = web.AppKey("deps", Deps)

@@ -97,6 +97,8 @@ async def _accept(request: web.Request, deps: Deps, name: str, source: Source) -
             metrics.ALERTS_REJECTED.labels(name, "unavailable").inc(len(alerts))
             raise
         metrics.ALERTS_ACCEPTED.labels(name).inc(len(alerts))
+        if deps.recorder is not None:
+            deps.recorder.record(name, received_at, body)
     log.debug("webhook.accepted", source=name, alerts=len(alerts), bytes=len(body), entry=entry_id)
     return json_response(202, {"status": "accepted", "alerts": len(alerts), "id": entry_id})
 

@@ -1,15 +1,44 @@
-"""Checks across a whole configuration that one file's schema cannot make (being written).
+"""Checks across a whole configuration that one file's schema cannot make.
 
 `validate` returns every problem with the file and the location (the pydantic-style path of
 keys and indexes) it is about; the loader turns locations into line numbers. Warnings do not
-stop a configuration from loading; errors do.
+stop a configuration from loading; errors do. Pure: no I/O, no clock (so a silence that has
+already ended is not reported here).
+
+Errors (services.yaml): `depends_on` naming an unknown service or the service itself, a
+dependency cycle, a capability not declared under `capabilities:`, an alias that is another
+service's name or alias (case-insensitive: an alert could not be mapped unambiguously).
+Errors (rules.yaml): two rules with one name; a `group_by` entry that is neither a field
+(GROUP_BY_FIELDS) nor a label name (the matcher name syntax, `labels.X` included).
+Warnings: an empty service selector (it takes every alert); a rule after a rule without
+matchers (it never takes an alert); a rule with the same matchers as a rule above it (same);
+a `service="x"` matcher in rules.yaml or silences.yaml when services.yaml has no service
+named `x` (only when the map has services; rules and silences see the mapped service's name,
+so an alias there never matches).
 """
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from incidentd.rules.schema import RulesFile, ServicesFile, SilencesFile
+from incidentd.correlate.matchers import FIELDS, Matcher
+from incidentd.rules.schema import (
+    GROUP_BY_FIELDS,
+    CorrelationRule,
+    RulesFile,
+    Service,
+    ServicesFile,
+    SilencesFile,
+)
+
+SERVICES = "services.yaml"
+RULES = "rules.yaml"
+SILENCES = "silences.yaml"
+_LABEL = re.compile(r"^(labels\.)?[A-Za-z_][A-Za-z0-9_.\-/]*$")
+"""A label name as a matcher may write it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,4 +50,206 @@ class Problem:
 
 
 def validate(services: ServicesFile, rules: RulesFile, silences: SilencesFile) -> list[Problem]:
-    return []
+    problems = [
+        *_dependencies(services.services),
+        *_cycles(services.services),
+        *_capabilities(services),
+        *_aliases(services.services),
+        *_selectors(services.services),
+        *_rule_names(rules.rules),
+        *_group_by(rules.rules),
+        *_shadowed_rules(rules.rules),
+    ]
+    if services.services:
+        names = {a.casefold(): n for n, s in services.services.items() for a in (*s.aliases, n)}
+        problems += _service_matchers(RULES, "rules", [r.match for r in rules.rules], names)
+        silence_matchers = [s.match for s in silences.silences]
+        problems += _service_matchers(SILENCES, "silences", silence_matchers, names)
+    return problems
+
+
+def _did_you_mean(name: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# --- services.yaml ---------------------------------------------------------------------------
+
+
+def _dependencies(services: Mapping[str, Service]) -> Iterator[Problem]:
+    names = list(services)
+    for name, service in services.items():
+        for i, dependency in enumerate(service.depends_on):
+            loc = ("services", name, "depends_on", i)
+            if dependency == name:
+                yield Problem(SERVICES, loc, f"service {name!r} depends on itself")
+            elif dependency not in services:
+                hint = _did_you_mean(dependency, names)
+                message = f"service {name!r} depends on unknown service {dependency!r}{hint}"
+                yield Problem(SERVICES, loc, message)
+
+
+def _cycles(services: Mapping[str, Service]) -> Iterator[Problem]:
+    """One error per cycle a depth-first walk finds (iterative: maps can be deep), named from
+    the member that comes first in the file and reported at its `depends_on` entry."""
+    position = {name: i for i, name in enumerate(services)}
+    edges = {
+        name: [d for d in s.depends_on if d in services and d != name]
+        for name, s in services.items()
+    }
+    done: set[str] = set()
+    seen: set[tuple[str, ...]] = set()
+    for start in services:
+        for cycle in _walk(start, edges, done):
+            first = min(range(len(cycle)), key=lambda i: position[cycle[i]])
+            cycle = cycle[first:] + cycle[:first]
+            if cycle in seen:
+                continue
+            seen.add(cycle)
+            entry = services[cycle[0]].depends_on.index(cycle[1])
+            path = " -> ".join((*cycle, cycle[0]))
+            loc = ("services", cycle[0], "depends_on", entry)
+            yield Problem(SERVICES, loc, f"dependency cycle: {path}")
+
+
+def _walk(start: str, edges: Mapping[str, list[str]], done: set[str]) -> Iterator[tuple[str, ...]]:
+    """Depth-first from `start` over nodes not `done` yet; yields each cycle closed by an edge
+    back into the current path (the path from that node on)."""
+    if start in done:
+        return
+    path: list[str] = [start]
+    on_path = {start: 0}
+    todo = [iter(edges[start])]
+    while todo:
+        nxt = next(todo[-1], None)
+        if nxt is None:
+            node = path.pop()
+            del on_path[node]
+            done.add(node)
+            todo.pop()
+        elif nxt in on_path:
+            yield tuple(path[on_path[nxt] :])
+        elif nxt not in done:
+            on_path[nxt] = len(path)
+            path.append(nxt)
+            todo.append(iter(edges[nxt]))
+
+
+def _capabilities(services: ServicesFile) -> Iterator[Problem]:
+    declared = list(services.capabilities)
+    for name, service in services.services.items():
+        for i, capability in enumerate(service.capabilities):
+            if capability not in services.capabilities:
+                hint = _did_you_mean(capability, declared)
+                yield Problem(
+                    SERVICES,
+                    ("services", name, "capabilities", i),
+                    f"capability {capability!r} of service {name!r} is not declared "
+                    f"under capabilities:{hint}",
+                )
+
+
+def _aliases(services: Mapping[str, Service]) -> Iterator[Problem]:
+    owners = {name.casefold(): name for name in services}
+    first_alias: dict[str, str] = {}
+    for name, service in services.items():
+        for i, alias in enumerate(service.aliases):
+            key = alias.casefold()
+            if owners.get(key, name) != name:
+                clash = f"the name of service {owners[key]!r}"
+            elif first_alias.get(key, name) != name:
+                clash = f"an alias of service {first_alias[key]!r}"
+            else:
+                first_alias.setdefault(key, name)
+                continue
+            yield Problem(
+                SERVICES,
+                ("services", name, "aliases", i),
+                f"alias {alias!r} of service {name!r} is also {clash}: alerts naming it "
+                "cannot be mapped unambiguously",
+            )
+
+
+def _selectors(services: Mapping[str, Service]) -> Iterator[Problem]:
+    for name, service in services.items():
+        for i, selector in enumerate(service.match):
+            if not selector:
+                yield Problem(
+                    SERVICES,
+                    ("services", name, "match", i),
+                    f"an empty selector maps every alert to service {name!r}",
+                    warning=True,
+                )
+
+
+# --- rules.yaml and silences.yaml ------------------------------------------------------------
+
+
+def _rule_names(rules: Sequence[CorrelationRule]) -> Iterator[Problem]:
+    first: dict[str, int] = {}
+    for i, rule in enumerate(rules):
+        if rule.name in first:
+            message = f"duplicate rule name {rule.name!r} (rule {first[rule.name] + 1} has it)"
+            yield Problem(RULES, ("rules", i, "name"), message)
+        first.setdefault(rule.name, i)
+
+
+def _group_by(rules: Sequence[CorrelationRule]) -> Iterator[Problem]:
+    fields = ", ".join(sorted(GROUP_BY_FIELDS))
+    for i, rule in enumerate(rules):
+        for j, key in enumerate(rule.group_by):
+            if key in GROUP_BY_FIELDS:
+                continue
+            if key in FIELDS:
+                reason = f"{key!r} is an alert field that cannot key a group (fields: {fields}"
+                reason += f"; for a label called {key}, write labels.{key})"
+            elif _LABEL.match(key) is None:
+                reason = f"{key!r} is neither a field ({fields}) nor a label name"
+            else:
+                continue
+            yield Problem(RULES, ("rules", i, "group_by", j), f"rule {rule.name!r}: {reason}")
+
+
+def _matcher_key(rule: CorrelationRule) -> frozenset[str]:
+    return frozenset(str(m) for m in rule.match)
+
+
+def _shadowed_rules(rules: Sequence[CorrelationRule]) -> Iterator[Problem]:
+    """Rules are tried in order and the first that matches takes the alert: a rule below a
+    catch-all, or with the same matchers as a rule above it, never takes one."""
+    catch_all: CorrelationRule | None = None
+    above: dict[frozenset[str], CorrelationRule] = {}
+    for i, rule in enumerate(rules):
+        key = _matcher_key(rule)
+        if catch_all is not None:
+            message = (
+                f"rule {rule.name!r} is unreachable: rule {catch_all.name!r} above it has "
+                "no matchers and takes every alert"
+            )
+            yield Problem(RULES, ("rules", i), message, warning=True)
+        elif key in above:
+            message = (
+                f"rule {rule.name!r} has the same matchers as rule {above[key].name!r} "
+                "above it: it never takes an alert"
+            )
+            yield Problem(RULES, ("rules", i, "match"), message, warning=True)
+        above.setdefault(key, rule)
+        if not rule.match and catch_all is None:
+            catch_all = rule
+
+
+def _service_matchers(
+    file: str, key: str, matcher_lists: Sequence[Sequence[Matcher]], names: Mapping[str, str]
+) -> Iterator[Problem]:
+    """`service` in a rule or a silence is the service the map gave the alert: its name,
+    exactly (never an alias, which only the sender's own `service` field may carry)."""
+    for i, matchers in enumerate(matcher_lists):
+        for j, matcher in enumerate(matchers):
+            named = matcher.value if matcher.name == "service" and matcher.op == "=" else ""
+            if not named or names.get(named) == named:
+                continue
+            message = f"{matcher}: no service named {named!r} in {SERVICES}"
+            if named.casefold() in names:
+                message += f' (write service="{names[named.casefold()]}": rules and silences '
+                message += "see the name of the service the alert was mapped to)"
+            yield Problem(file, (key, i, "match", j), message, warning=True)

@@ -54,3 +54,37 @@ class AlertQueue(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+# --- silences (appended; self-contained) ------------------------------------------------------
+
+from datetime import datetime  # noqa: E402 (kept with the SilenceStore block it serves)
+
+from incidentd.correlate.silences import Silence  # noqa: E402
+
+
+class SilenceStore(Protocol):
+    """The silences created through the HTTP API (those of silences.yaml live in the config).
+
+    - `add` stores a silence under its id, replacing one with the same id.
+    - `expire` ends a silence at `now` (see `silences.expired`: a pending one gets
+      starts == ends == now, one already ended is left as it is) and keeps it for the record;
+      False when no silence has that id.
+    - `purge` forgets the silences that ended before `ended_before` and returns how many:
+      what bounds the store, since expired silences are otherwise kept.
+    - Every method raises `Overloaded` when the backing store cannot be reached in time.
+    """
+
+    async def add(self, silence: Silence) -> None: ...
+
+    async def get(self, silence_id: str) -> Silence | None: ...
+
+    async def expire(self, silence_id: str, now: datetime) -> bool: ...
+
+    async def purge(self, ended_before: datetime) -> int: ...
+
+    async def list(self) -> list[Silence]:
+        """Every stored silence, expired ones included, in no particular order."""
+        ...
+
+    async def close(self) -> None: ...

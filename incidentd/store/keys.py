@@ -39,3 +39,8 @@ class Keys:
     def pattern(self) -> str:
         """A SCAN MATCH pattern for every key under this prefix (glob characters escaped)."""
         return _GLOB_SPECIAL.sub(r"\\\1", self.tag) + ":*"
+
+    @property
+    def silences(self) -> str:
+        """The silences created through the API: one hash, silence id -> JSON."""
+        return f"{self.tag}:silences"

@@ -88,3 +88,44 @@ class MemoryQueue:
 
     async def close(self) -> None:
         return None
+
+
+# --- silences (appended; self-contained) ------------------------------------------------------
+
+from datetime import datetime  # noqa: E402 (kept with the MemorySilences block it serves)
+
+from incidentd.correlate.silences import Silence, expired  # noqa: E402
+
+
+class MemorySilences:
+    """`SilenceStore` in a dict: the embedded default; silences last as long as the process."""
+
+    def __init__(self) -> None:
+        self._silences: dict[str, Silence] = {}
+
+    async def add(self, silence: Silence) -> None:
+        self._silences[silence.id] = silence
+
+    async def get(self, silence_id: str) -> Silence | None:
+        return self._silences.get(silence_id)
+
+    async def expire(self, silence_id: str, now: datetime) -> bool:
+        silence = self._silences.get(silence_id)
+        if silence is None:
+            return False
+        self._silences[silence_id] = expired(silence, now)
+        return True
+
+    async def purge(self, ended_before: datetime) -> int:
+        stale = [
+            s.id for s in self._silences.values() if s.ends is not None and s.ends < ended_before
+        ]
+        for silence_id in stale:
+            del self._silences[silence_id]
+        return len(stale)
+
+    async def list(self) -> list[Silence]:
+        return list(self._silences.values())
+
+    async def close(self) -> None:
+        return None

@@ -108,6 +108,8 @@ class Incidentd:
             "INCIDENTD_REDIS_URL": redis_url,
             "INCIDENTD_REDIS_PREFIX": prefix,
             "INCIDENTD_LOG_FORMAT": "json",
+            # An ingest-only replica: the test reads the queue itself, as the engine would.
+            "INCIDENTD_ENGINE": "false",
             TOKEN_ENV: token,
         }
         with self.log.open("wb") as out:

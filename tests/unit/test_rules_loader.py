@@ -1,6 +1,10 @@
-"""Config errors name their file and line: one YAML file per error in tests/rules_cases/.
+"""Config errors name their file and line: one case per error in tests/rules_cases/.
 
-Each case's `# expect:` lines are the problems `incidentd check` must print, exactly.
+A case is either one file `<case>.<file>.yaml` (copied into an empty directory as
+`<file>.yaml`: `cycle.services.yaml` -> `services.yaml`) whose `# expect:` lines are the
+problems `incidentd check` must print, exactly; or a directory `<case>/` holding the config
+files and `expected.txt` (one problem a line), for problems that need several files. A case
+whose config loads expects its warnings (`file:line: warning: message`) instead.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from incidentd.cli import main
 from incidentd.errors import ConfigInvalid
 from incidentd.rules.loader import load
 
@@ -22,20 +27,64 @@ def _expected(path: Path) -> list[str]:
     return [line.removeprefix("# expect: ") for line in lines if line.startswith("# expect: ")]
 
 
-@pytest.mark.parametrize("case", sorted(CASES.glob("*.sources.yaml")), ids=lambda p: p.stem)
-def test_config_error_is_reported_with_file_and_line(case: Path, tmp_path: Path) -> None:
-    shutil.copy(case, tmp_path / "sources.yaml")
-    expected = _expected(case)
-    assert expected, f"{case.name} has no '# expect:' line"
-    with pytest.raises(ConfigInvalid) as caught:
+def _cases() -> list[Path]:
+    return sorted(
+        path
+        for path in CASES.iterdir()
+        if path.is_dir() or (path.suffix == ".yaml" and path.name.count(".") == 2)
+    )
+
+
+def _prepare(case: Path, directory: Path) -> list[str]:
+    """Copy the case's files into `directory`; return the problems it expects."""
+    if case.is_dir():
+        for path in case.glob("*.yaml"):
+            shutil.copy(path, directory / path.name)
+        return [line for line in (case / "expected.txt").read_text().splitlines() if line]
+    _, target, _ = case.name.split(".")
+    shutil.copy(case, directory / f"{target}.yaml")
+    return _expected(case)
+
+
+def _reported(directory: Path) -> list[str]:
+    """What `incidentd check` prints: the errors, or the warnings of a config that loads."""
+    try:
+        return list(load(directory, env={}).warnings)
+    except ConfigInvalid as invalid:
+        return [str(p) for p in invalid.problems]
+
+
+@pytest.mark.parametrize("case", _cases(), ids=lambda p: p.name.removesuffix(".yaml"))
+def test_config_problem_is_reported_with_file_and_line(case: Path, tmp_path: Path) -> None:
+    expected = _prepare(case, tmp_path)
+    assert expected, f"{case.name} expects no problem"
+    assert _reported(tmp_path) == expected
+
+
+def test_a_case_expecting_errors_fails_to_load(tmp_path: Path) -> None:
+    _prepare(CASES / "cycle.services.yaml", tmp_path)
+    with pytest.raises(ConfigInvalid):
         load(tmp_path, env={})
-    assert [str(p) for p in caught.value.problems] == expected
 
 
 def test_example_config_is_valid() -> None:
     rules = load(EXAMPLE, env={})
     assert rules.warnings == ()
     assert rules.sources.source("splunk").auto_resolve_after is not None
+
+
+def test_example_map_and_rules_pass_check_without_a_warning(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["check", str(EXAMPLE)]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out.startswith(f"{EXAMPLE}: ok (version ")
+    rules = load(EXAMPLE, env={})
+    assert len(rules.services.services) >= 12
+    assert {"orders-db", "payments", "kafka", "search"} <= set(rules.services.services)
+    assert all(s.depends_on or s.match for s in rules.services.services.values())
+    assert [r.name for r in rules.rules.rules][:2] == ["test-notifications", "payment-provider"]
 
 
 def test_version_is_a_content_hash(tmp_path: Path) -> None:

@@ -1,0 +1,186 @@
+"""The live driver: queue batches through the Engine, commit, then acknowledge.
+
+One `Consumer` task per daemon. It runs the engine only while it holds the store's lease
+(always, with the in-memory store; one replica at a time with Redis). Each round: read a
+batch (blocking XREADGROUP), `engine.process`, commit the changes and decisions atomically,
+and only then acknowledge the batch. Entries left pending by a consumer that died are
+reclaimed after `reclaim_idle`. When a commit fails or the lease is lost, the in-memory state
+is dropped and reloaded from the store, and the unacknowledged batch is delivered again:
+dedup by event id makes that harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+import structlog
+
+from incidentd import metrics
+from incidentd.clock import Clock
+from incidentd.correlate.dedup import AlertState
+from incidentd.correlate.grouping import Group, GroupState
+from incidentd.correlate.silences import Silence
+from incidentd.engine import DEFAULT_RETENTION, Changes, Decision, Engine, EngineState
+from incidentd.errors import LeaseLost, Overloaded
+from incidentd.rules.reload import RulesHandle
+from incidentd.store.base import AlertQueue, Queued, SilenceStore
+
+log = structlog.get_logger(__name__)
+
+
+class StateStore(Protocol):
+    """Where the engine's state lives between batches (memory.py, redis_state.py)."""
+
+    async def acquire(self, owner: str, *, ttl_ms: int) -> bool: ...
+
+    async def release(self, owner: str) -> None: ...
+
+    async def load(self) -> EngineState: ...
+
+    async def commit(self, owner: str, changes: Changes, decisions: Sequence[Decision]) -> None: ...
+
+    async def groups(self, *, state: GroupState | None = None, limit: int = 500) -> list[Group]: ...
+
+    async def group(self, gid: str) -> tuple[Group, list[AlertState]] | None: ...
+
+    async def recent_decisions(self, *, limit: int = 100) -> list[dict[str, object]]: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerSettings:
+    name: str
+    batch: int = 200
+    block_ms: int = 500
+    reclaim_idle_ms: int = 30_000
+    lease_ttl_ms: int = 10_000
+    tick_interval: float = 1.0
+
+
+class Consumer:
+    def __init__(
+        self,
+        *,
+        queue: AlertQueue,
+        store: StateStore,
+        silences: SilenceStore,
+        rules: RulesHandle,
+        clock: Clock,
+        settings: ConsumerSettings,
+        retention: timedelta = DEFAULT_RETENTION,
+    ) -> None:
+        self._queue = queue
+        self._store = store
+        self._silences = silences
+        self._rules = rules
+        self._clock = clock
+        self._cfg = settings
+        self._retention = retention
+        self._engine: Engine | None = None
+        self._lease_checked = 0.0
+        self._ticked = 0.0
+        self._reclaimed = 0.0
+        self.stopping = asyncio.Event()
+
+    @property
+    def leader(self) -> bool:
+        return self._engine is not None
+
+    async def run(self) -> None:
+        """Until `stopping` is set: a failure is logged and counted, and the loop goes on."""
+        while not self.stopping.is_set():
+            try:
+                await self._round()
+            except (LeaseLost, Overloaded) as exc:
+                await self._drop(f"{type(exc).__name__}: {exc}")
+                await self._pause(1.0)
+            except Exception:  # task boundary: log, count, keep consuming
+                log.exception("engine.round_failed")
+                metrics.ENGINE_FAILURES.inc()
+                await self._drop("unexpected error")
+                await self._pause(1.0)
+        if self._engine is not None:
+            await self._store.release(self._cfg.name)
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                await self.stopping.wait()
+        except TimeoutError:
+            pass
+
+    async def _drop(self, why: str) -> None:
+        if self._engine is not None:
+            log.warning("engine.state_dropped", reason=why)
+            metrics.ENGINE_LEADER.set(0)
+        self._engine = None
+
+    async def _ensure_leader(self) -> Engine | None:
+        now = time.monotonic()
+        if self._engine is not None and now - self._lease_checked < self._cfg.lease_ttl_ms / 3000:
+            return self._engine
+        held = await self._store.acquire(self._cfg.name, ttl_ms=self._cfg.lease_ttl_ms)
+        self._lease_checked = now
+        if not held:
+            if self._engine is not None:
+                await self._drop("lease lost")
+            return None
+        if self._engine is None:
+            state = await self._store.load()
+            self._engine = Engine.resume(state, self._rules.current, retention=self._retention)
+            self._reclaimed = 0.0
+            metrics.ENGINE_LEADER.set(1)
+            log.info("engine.leading", alerts=len(state.alerts), groups=len(state.groups))
+        return self._engine
+
+    async def _round(self) -> None:
+        engine = await self._ensure_leader()
+        if engine is None:
+            await self._pause(self._cfg.lease_ttl_ms / 3000)
+            return
+        entries = await self._next_entries()
+        rules = self._rules.current
+        now = self._clock.now()
+        decisions: list[Decision] = []
+        if time.monotonic() - self._ticked >= self._cfg.tick_interval:
+            engine.set_api_silences(await self._api_silences())
+            decisions.extend(engine.tick(rules=rules, now=now))
+            self._ticked = time.monotonic()
+        alerts = [alert for entry in entries for alert in entry.alerts]
+        started = time.perf_counter()
+        decisions.extend(engine.process(alerts, rules=rules))
+        await self._store.commit(self._cfg.name, engine.take_changes(), decisions)
+        if entries:
+            await self._queue.ack([entry.id for entry in entries])
+        self._count(alerts, decisions, time.perf_counter() - started)
+
+    async def _next_entries(self) -> list[Queued]:
+        now = time.monotonic()
+        if now - self._reclaimed >= self._cfg.reclaim_idle_ms / 2000:
+            self._reclaimed = now
+            reclaimed = await self._queue.reclaim(
+                self._cfg.name, idle_ms=self._cfg.reclaim_idle_ms, count=self._cfg.batch
+            )
+            if reclaimed:
+                log.warning("engine.reclaimed", entries=len(reclaimed))
+                return reclaimed
+        return await self._queue.read(
+            self._cfg.name, count=self._cfg.batch, block_ms=self._cfg.block_ms
+        )
+
+    async def _api_silences(self) -> list[Silence]:
+        return await self._silences.list()
+
+    @staticmethod
+    def _count(alerts: Sequence[object], decisions: Sequence[Decision], seconds: float) -> None:
+        if alerts:
+            metrics.ENGINE_ALERTS.inc(len(alerts))
+            metrics.ENGINE_BATCH_SECONDS.observe(seconds)
+        for decision in decisions:
+            metrics.ENGINE_DECISIONS.labels(decision.kind).inc()

@@ -1,0 +1,122 @@
+"""How the engine's state is written to the store and read back: compact JSON via orjson.
+
+Round trips are exact (tests/unit/test_codec.py): datetimes as RFC 3339 with their UTC
+offset, durations as seconds, enums by value.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from incidentd.correlate.dedup import AlertState
+from incidentd.correlate.grouping import Group, GroupState, Member
+from incidentd.model import Severity, Status
+
+
+def _default(value: object) -> object:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _req_dt(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def encode_alert(state: AlertState) -> bytes:
+    return orjson.dumps(state, default=_default)
+
+
+def decode_alert(data: bytes | str) -> AlertState:
+    d: dict[str, Any] = orjson.loads(data)
+    return AlertState(
+        fingerprint=d["fingerprint"],
+        source=d["source"],
+        name=d["name"],
+        title=d["title"],
+        severity=Severity(d["severity"]),
+        service=d["service"],
+        labels=d["labels"],
+        url=d["url"],
+        status=Status(d["status"]),
+        starts_at=_req_dt(d["starts_at"]),
+        ends_at=_dt(d["ends_at"]),
+        resolved_by=d["resolved_by"],
+        first_seen=_req_dt(d["first_seen"]),
+        last_seen=_req_dt(d["last_seen"]),
+        count=d["count"],
+        occurrences=d["occurrences"],
+        ttl=None if d["ttl"] is None else timedelta(seconds=d["ttl"]),
+        recent_events=tuple(d["recent_events"]),
+        transitions=tuple(_req_dt(t) for t in d["transitions"]),
+        group_id=d["group_id"],
+        silenced_by=tuple(d["silenced_by"]),
+    )
+
+
+_GROUP_FIELDS = (
+    "id",
+    "rule",
+    "key",
+    "rules_version",
+    "opened_at",
+    "last_seen",
+    "state",
+    "resolved_at",
+    "quiet_since",
+    "firing",
+    "driving",
+    "services",
+    "root_causes",
+    "blast_radius",
+    "capabilities",
+    "unmapped",
+    "size",
+)
+
+
+def encode_group(group: Group) -> bytes:
+    """The group without its members (they are stored one by one)."""
+    return orjson.dumps({f: getattr(group, f) for f in _GROUP_FIELDS}, default=_default)
+
+
+def decode_group(data: bytes | str, members: dict[str, Member]) -> Group:
+    d: dict[str, Any] = orjson.loads(data)
+    return Group(
+        id=d["id"],
+        rule=d["rule"],
+        key=d["key"],
+        rules_version=d["rules_version"],
+        opened_at=_req_dt(d["opened_at"]),
+        last_seen=_req_dt(d["last_seen"]),
+        state=GroupState(d["state"]),
+        resolved_at=_dt(d["resolved_at"]),
+        quiet_since=_dt(d["quiet_since"]),
+        members=members,
+        firing=d["firing"],
+        driving=d["driving"],
+        services=dict(d["services"]),
+        root_causes=tuple(d["root_causes"]),
+        blast_radius=tuple(d["blast_radius"]),
+        capabilities=tuple(d["capabilities"]),
+        unmapped=d["unmapped"],
+        size=d.get("size", len(members)),
+    )
+
+
+def encode_member(member: Member) -> bytes:
+    return orjson.dumps([member.status.value, member.service, member.silenced, member.flapping])
+
+
+def decode_member(data: bytes | str) -> Member:
+    status, service, silenced, flapping = orjson.loads(data)
+    return Member(Status(status), service, silenced, flapping)

@@ -1,0 +1,56 @@
+"""The engine's state in process: the embedded default. No lease to share, nothing to write.
+
+The engine works on the very `EngineState` this store hands out, so the read API sees every
+change at once; decisions are kept in a bounded ring for `/api/v1/decisions`. State lives as
+long as the process.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+
+import orjson
+
+from incidentd.correlate.dedup import AlertState
+from incidentd.correlate.grouping import Group, GroupState
+from incidentd.engine import Changes, Decision, EngineState
+
+DECISIONS_KEPT = 10_000
+
+
+class MemoryState:
+    def __init__(self) -> None:
+        self.state = EngineState()
+        self._decisions: deque[bytes] = deque(maxlen=DECISIONS_KEPT)
+
+    async def acquire(self, owner: str, *, ttl_ms: int) -> bool:
+        return True
+
+    async def release(self, owner: str) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def load(self) -> EngineState:
+        return self.state
+
+    async def commit(self, owner: str, changes: Changes, decisions: Sequence[Decision]) -> None:
+        self._decisions.extend(orjson.dumps(d) for d in decisions)
+
+    async def groups(self, *, state: GroupState | None = None, limit: int = 500) -> list[Group]:
+        found = [g for g in self.state.groups.values() if state is None or g.state is state]
+        found.sort(key=lambda g: g.last_seen, reverse=True)
+        return found[:limit]
+
+    async def group(self, gid: str) -> tuple[Group, list[AlertState]] | None:
+        group = self.state.groups.get(gid)
+        if group is None:
+            return None
+        alerts = [self.state.alerts[f] for f in group.members if f in self.state.alerts]
+        return group, alerts
+
+    async def recent_decisions(self, *, limit: int = 100) -> list[dict[str, object]]:
+        newest = list(self._decisions)[-limit:]
+        return [orjson.loads(d) for d in reversed(newest)]

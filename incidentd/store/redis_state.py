@@ -1,0 +1,207 @@
+"""The engine's state in Redis: one leader at a time, fenced commits, everything shared.
+
+Several daemons may share one Redis. All of them ingest; one of them, the holder of a lease
+(`SET {prefix}:engine:lease NX PX`), runs the engine. The leader loads the whole state when
+it takes the lease, keeps it in memory, and writes every batch's changes in one MULTI/EXEC
+that WATCHes the lease key: a leader that lost its lease (paused, partitioned) cannot write
+any more, and because the queue is acknowledged only after a successful commit, whatever it
+had read is delivered again to the next leader. The result is exactly what one process
+produces from the same alerts, with a failover time of about one lease TTL.
+
+Keys (all under one hash tag, see keys.py): `state:alerts` (fingerprint -> AlertState),
+`state:groups` (group id -> Group header), `state:members:<group id>` (fingerprint ->
+Member), `decisions` (a capped stream of decisions), `engine:lease`. Resolved alerts and
+groups are deleted by the engine after its retention time, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import orjson
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, WatchError
+
+from incidentd.correlate.dedup import AlertState
+from incidentd.correlate.grouping import Group, GroupState
+from incidentd.engine import Changes, Decision, EngineState
+from incidentd.errors import LeaseLost, Overloaded
+from incidentd.store import codec
+from incidentd.store.keys import Keys
+
+log = structlog.get_logger(__name__)
+
+DECISIONS_MAXLEN: Final = 100_000
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class RedisState:
+    def __init__(self, client: Redis, *, prefix: str = "incidentd") -> None:
+        self._client = client
+        self._keys = Keys(prefix)
+        tag = self._keys.tag
+        self.lease_key = f"{tag}:engine:lease"
+        self.alerts_key = f"{tag}:state:alerts"
+        self.groups_key = f"{tag}:state:groups"
+        self.decisions_key = f"{tag}:decisions"
+        self._members_prefix = f"{tag}:state:members:"
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str = "incidentd", timeout: float = 5.0) -> RedisState:
+        """A store with its own client. Loading a big state takes a while: `timeout` bounds
+        each command, not the whole load."""
+        client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        return cls(client, prefix=prefix)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    def members_key(self, gid: str) -> str:
+        return self._members_prefix + gid
+
+    # -- the lease -------------------------------------------------------------------------
+
+    async def acquire(self, owner: str, *, ttl_ms: int) -> bool:
+        """Take the lease if free, or renew it if ours. Raises Overloaded when Redis is down."""
+        try:
+            if await self._client.set(self.lease_key, owner, nx=True, px=ttl_ms):
+                return True
+            renewed = await self._client.eval(_RENEW, 1, self.lease_key, owner, ttl_ms)
+        except RedisError as exc:
+            raise Overloaded(f"redis unreachable: {type(exc).__name__}") from exc
+        return bool(renewed)
+
+    async def release(self, owner: str) -> None:
+        try:
+            await self._client.eval(_RELEASE, 1, self.lease_key, owner)
+        except RedisError:
+            log.warning("engine.lease_release_failed")
+
+    # -- load ------------------------------------------------------------------------------
+
+    async def load(self) -> EngineState:
+        """Everything the engine had committed (indexes are rebuilt by the engine)."""
+        try:
+            raw_alerts: dict[bytes, bytes] = await self._client.hgetall(self.alerts_key)  # type: ignore[assignment]
+            raw_groups: dict[bytes, bytes] = await self._client.hgetall(self.groups_key)  # type: ignore[assignment]
+            async with self._client.pipeline(transaction=False) as pipe:
+                ids = [gid.decode() for gid in raw_groups]
+                for gid in ids:
+                    pipe.hgetall(self.members_key(gid))
+                member_maps = await pipe.execute()
+        except RedisError as exc:
+            raise Overloaded(f"redis unreachable: {type(exc).__name__}") from exc
+        state = EngineState()
+        for raw in raw_alerts.values():
+            alert = codec.decode_alert(raw)
+            state.alerts[alert.fingerprint] = alert
+        for gid, raw_members in zip(ids, member_maps, strict=True):
+            members = {fp.decode(): codec.decode_member(m) for fp, m in raw_members.items()}
+            state.groups[gid] = codec.decode_group(raw_groups[gid.encode()], members)
+        return state
+
+    # -- commit ----------------------------------------------------------------------------
+
+    async def commit(self, owner: str, changes: Changes, decisions: Sequence[Decision]) -> None:
+        """Write one batch's changes atomically, only while `owner` holds the lease.
+
+        Raises LeaseLost when the lease is gone (nothing written) and Overloaded when Redis
+        cannot be reached (nothing written, or all of it: MULTI/EXEC is all or nothing).
+        """
+        if not changes and not decisions:
+            return
+        try:
+            async with self._client.pipeline(transaction=True) as pipe:
+                await pipe.watch(self.lease_key)
+                holder: bytes | None = await pipe.get(self.lease_key)  # type: ignore[assignment]
+                if holder is None or holder.decode() != owner:
+                    raise LeaseLost("the engine lease belongs to another process")
+                pipe.multi()  # type: ignore[no-untyped-call]
+                self._queue_writes(pipe, changes, decisions)
+                await pipe.execute()
+        except WatchError as exc:
+            raise LeaseLost("the engine lease changed during the commit") from exc
+        except RedisError as exc:
+            raise Overloaded(f"redis unreachable: {type(exc).__name__}") from exc
+
+    def _queue_writes(self, pipe: Any, changes: Changes, decisions: Sequence[Decision]) -> None:
+        if changes.alerts:
+            pipe.hset(
+                self.alerts_key,
+                mapping={a.fingerprint: codec.encode_alert(a) for a in changes.alerts},
+            )
+        if changes.removed_alerts:
+            pipe.hdel(self.alerts_key, *changes.removed_alerts)
+        if changes.groups:
+            pipe.hset(
+                self.groups_key, mapping={g.id: codec.encode_group(g) for g in changes.groups}
+            )
+        for group in changes.groups:
+            fingerprints = changes.members.get(group.id, ())
+            present = {
+                f: codec.encode_member(group.members[f]) for f in fingerprints if f in group.members
+            }
+            if present:
+                pipe.hset(self.members_key(group.id), mapping=present)
+            gone = [f for f in fingerprints if f not in group.members]
+            if gone:
+                pipe.hdel(self.members_key(group.id), *gone)
+        if changes.removed_groups:
+            pipe.hdel(self.groups_key, *changes.removed_groups)
+            for gid in changes.removed_groups:
+                pipe.delete(self.members_key(gid))
+        for decision in decisions:
+            pipe.xadd(
+                self.decisions_key,
+                {"d": orjson.dumps(decision)},
+                maxlen=DECISIONS_MAXLEN,
+                approximate=True,
+            )
+
+    # -- reads for the API (any replica) ----------------------------------------------------
+
+    async def groups(self, *, state: GroupState | None = None, limit: int = 500) -> list[Group]:
+        try:
+            raw: dict[bytes, bytes] = await self._client.hgetall(self.groups_key)  # type: ignore[assignment]
+        except RedisError as exc:
+            raise Overloaded(f"redis unreachable: {type(exc).__name__}") from exc
+        out = [codec.decode_group(v, {}) for v in raw.values()]
+        if state is not None:
+            out = [g for g in out if g.state is state]
+        out.sort(key=lambda g: g.last_seen, reverse=True)
+        return out[:limit]
+
+    async def group(self, gid: str) -> tuple[Group, list[AlertState]] | None:
+        try:
+            raw: bytes | None = await self._client.hget(self.groups_key, gid)  # type: ignore[assignment]
+            if raw is None:
+                return None
+            raw_members: dict[bytes, bytes] = await self._client.hgetall(self.members_key(gid))  # type: ignore[assignment]
+            fps = [f.decode() for f in raw_members]
+            raw_alerts = await self._client.hmget(self.alerts_key, fps) if fps else []
+        except RedisError as exc:
+            raise Overloaded(f"redis unreachable: {type(exc).__name__}") from exc
+        members = {f.decode(): codec.decode_member(m) for f, m in raw_members.items()}
+        alerts = [codec.decode_alert(a) for a in raw_alerts if a is not None]
+        return codec.decode_group(raw, members), alerts
+
+    async def recent_decisions(self, *, limit: int = 100) -> list[dict[str, object]]:
+        try:
+            entries: list[Any] = await self._client.xrevrange(self.decisions_key, count=limit)  # type: ignore[assignment]
+        except RedisError as exc:
+            raise Overloaded(f"redis unreachable: {type(exc).__name__}") from exc
+        return [orjson.loads(fields[b"d"]) for _, fields in entries]
