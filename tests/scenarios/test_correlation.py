@@ -82,8 +82,14 @@ def test_a_flapping_disk_alert_is_marked_flapping_and_stays_in_its_group(
         start = i * 4
         reports.append(alert("DiskIOErrors", minute=start, service="search", report=str(i)))
         reports.append(
-            alert("DiskIOErrors", status=Status.RESOLVED, minute=start + 2, starts=start,
-                  service="search", report=str(i))
+            alert(
+                "DiskIOErrors",
+                status=Status.RESOLVED,
+                minute=start + 2,
+                starts=start,
+                service="search",
+                report=str(i),
+            )
         )
     reports.append(alert("DiskIOErrors", minute=24.5, service="search", report="last"))
     engine = run(rules, *reports)
@@ -111,8 +117,16 @@ def test_alerts_in_a_maintenance_window_are_silenced_and_their_resolves_close_th
     assert group.firing == 1
     assert group.driving == 0
     engine.process(
-        [alert("HostDown", status=Status.RESOLVED, minute=20, starts=0, service="build-farm",
-               labels={"host": "ci-3"})],
+        [
+            alert(
+                "HostDown",
+                status=Status.RESOLVED,
+                minute=20,
+                starts=0,
+                service="build-farm",
+                labels={"host": "ci-3"},
+            )
+        ],
         rules=rules,
     )
     assert engine.state.alerts[fired.fingerprint].status is Status.RESOLVED

@@ -34,8 +34,9 @@ def _storm() -> list[Alert]:
         alert("CheckoutErrors", minute=5, service="checkout-web"),
         alert("Watchdog", minute=6),
         alert("SearchLatencyHigh", minute=12, service="search"),
-        alert("PostgresDown", status=Status.RESOLVED, minute=14, starts=0,
-              labels={"job": "postgres"}),
+        alert(
+            "PostgresDown", status=Status.RESOLVED, minute=14, starts=0, labels={"job": "postgres"}
+        ),
     ]
 
 
