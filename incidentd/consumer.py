@@ -16,41 +16,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
 
 import structlog
 
 from incidentd import metrics
 from incidentd.clock import Clock
-from incidentd.correlate.dedup import AlertState
-from incidentd.correlate.grouping import Group, GroupState
 from incidentd.correlate.silences import Silence
-from incidentd.engine import DEFAULT_RETENTION, Changes, Decision, Engine, EngineState
+from incidentd.engine import DEFAULT_RETENTION, Decision, Engine
 from incidentd.errors import LeaseLost, Overloaded
 from incidentd.rules.reload import RulesHandle
-from incidentd.store.base import AlertQueue, Queued, SilenceStore
+from incidentd.store.base import AlertQueue, Queued, SilenceStore, StateStore
 
 log = structlog.get_logger(__name__)
-
-
-class StateStore(Protocol):
-    """Where the engine's state lives between batches (memory.py, redis_state.py)."""
-
-    async def acquire(self, owner: str, *, ttl_ms: int) -> bool: ...
-
-    async def release(self, owner: str) -> None: ...
-
-    async def load(self) -> EngineState: ...
-
-    async def commit(self, owner: str, changes: Changes, decisions: Sequence[Decision]) -> None: ...
-
-    async def groups(self, *, state: GroupState | None = None, limit: int = 500) -> list[Group]: ...
-
-    async def group(self, gid: str) -> tuple[Group, list[AlertState]] | None: ...
-
-    async def recent_decisions(self, *, limit: int = 100) -> list[dict[str, object]]: ...
-
-    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

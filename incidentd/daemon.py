@@ -21,17 +21,18 @@ import structlog
 from aiohttp import web
 
 from incidentd.clock import SystemClock
-from incidentd.consumer import Consumer, ConsumerSettings, StateStore
+from incidentd.consumer import Consumer, ConsumerSettings
 from incidentd.http.app import make_app
 from incidentd.http.deps import Deps
 from incidentd.recorder import Recorder
 from incidentd.rules.loader import RuleSet
 from incidentd.rules.reload import RulesHandle
 from incidentd.settings import Settings
-from incidentd.store.base import AlertQueue, SilenceStore
+from incidentd.store.base import AlertQueue, SilenceStore, StateStore
 from incidentd.store.memory import MemoryQueue, MemorySilences
 from incidentd.store.memory_state import MemoryState
-from incidentd.store.redis import RedisQueue, RedisSilences
+from incidentd.store.redis import RedisQueue
+from incidentd.store.redis_silences import RedisSilences
 from incidentd.store.redis_state import RedisState
 
 log = structlog.get_logger(__name__)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from incidentd.correlate import matchers
 from incidentd.correlate.dedup import AlertState, DedupOutcome, Outcome, decide, expire
@@ -36,7 +36,7 @@ from incidentd.correlate.grouping import (
     rule_for,
 )
 from incidentd.correlate.impact import ImpactMap
-from incidentd.correlate.silences import Silence, is_active
+from incidentd.correlate.silences import Silence, is_active, next_change
 from incidentd.model import Alert, Status
 from incidentd.rules.loader import RuleSet
 
@@ -120,6 +120,7 @@ class Engine:
         self._compiled: Compiled | None = None
         self._extra_silences: tuple[Silence, ...] = ()
         self._active: tuple[Silence, ...] = ()
+        self._silences_checked: tuple[tuple[str, int], datetime, datetime] | None = None
 
     @classmethod
     def resume(
@@ -166,7 +167,10 @@ class Engine:
 
     def set_api_silences(self, silences: Iterable[Silence]) -> None:
         """Silences created through the API (the driver reloads them from the store)."""
-        self._extra_silences = tuple(silences)
+        fresh = tuple(silences)
+        if fresh != self._extra_silences:
+            self._extra_silences = fresh
+            self._silences_checked = None
 
     # -- driving ------------------------------------------------------------------------
 
@@ -221,7 +225,9 @@ class Engine:
         silenced = tuple(
             s.id for s in self._active if matchers.all_match(s.matchers, alert, service)
         )
-        state = replace(result.state, silenced_by=silenced)
+        state = result.state
+        if silenced != state.silenced_by:
+            state = replace(state, silenced_by=silenced)
         if silenced:
             reasons = (*reasons, f"silenced by {', '.join(silenced)}")
         if result.outcome is Outcome.EARLY_RESOLVE:
@@ -425,10 +431,24 @@ class Engine:
     # -- silences -----------------------------------------------------------------------
 
     def _refresh_silences(self, c: Compiled, now: datetime, out: list[Decision]) -> None:
-        """Recompute the active silences; when the set changed, re-mark firing alerts."""
+        """Recompute the active silences; when the set changed, re-mark firing alerts.
+
+        Cheap per alert: the set is only recomputed when `now` reaches the next start or end
+        of a silence (or goes back in time, or the silences themselves changed)."""
         if not (c.silences or self._extra_silences or self._active):
             return
-        active = tuple(s for s in (*c.silences, *self._extra_silences) if is_active(s, now))
+        checked = self._silences_checked
+        if (
+            checked is not None
+            and checked[0] == (c.version, len(self._extra_silences))
+            and checked[1] <= now < checked[2]
+        ):
+            return
+        everything = (*c.silences, *self._extra_silences)
+        active = tuple(s for s in everything if is_active(s, now))
+        changes = [t for s in everything if (t := next_change(s, now)) is not None]
+        until = min(changes, default=datetime.max.replace(tzinfo=UTC))
+        self._silences_checked = ((c.version, len(self._extra_silences)), now, until)
         if {s.id for s in active} == {s.id for s in self._active}:
             self._active = active
             return

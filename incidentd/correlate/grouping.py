@@ -19,12 +19,13 @@ one resolved. The functions here are pure; the engine keeps the groups and appli
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 from incidentd.correlate import matchers
 from incidentd.correlate.dedup import AlertState
@@ -105,7 +106,7 @@ def _value(name: str, alert: Alert, service: str | None) -> str:
 def group_key(rule: Rule, alert: Alert, service: str | None) -> str:
     """`rule` + the group_by values, as JSON (unambiguous whatever the values hold)."""
     values = [[name, _value(name, alert, service)] for name in rule.group_by]
-    return json.dumps([rule.name, values], ensure_ascii=False, separators=(",", ":"))
+    return orjson.dumps([rule.name, values]).decode()
 
 
 def group_id(key: str, opened_at: datetime) -> str:

@@ -9,10 +9,9 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from incidentd.clock import Clock
-from incidentd.consumer import StateStore
 from incidentd.recorder import Recorder
 from incidentd.rules.reload import RulesHandle
-from incidentd.store.base import AlertQueue, SilenceStore
+from incidentd.store.base import AlertQueue, SilenceStore, StateStore
 from incidentd.store.memory import MemorySilences
 from incidentd.store.memory_state import MemoryState
 

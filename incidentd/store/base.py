@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
+from incidentd.correlate.dedup import AlertState
+from incidentd.correlate.grouping import Group, GroupState
+from incidentd.correlate.silences import Silence
+from incidentd.engine import Changes, Decision, EngineState
 from incidentd.model import Alert
 
 
@@ -56,13 +61,6 @@ class AlertQueue(Protocol):
     async def close(self) -> None: ...
 
 
-# --- silences (appended; self-contained) ------------------------------------------------------
-
-from datetime import datetime  # noqa: E402 (kept with the SilenceStore block it serves)
-
-from incidentd.correlate.silences import Silence  # noqa: E402
-
-
 class SilenceStore(Protocol):
     """The silences created through the HTTP API (those of silences.yaml live in the config).
 
@@ -86,5 +84,25 @@ class SilenceStore(Protocol):
     async def list(self) -> list[Silence]:
         """Every stored silence, expired ones included, in no particular order."""
         ...
+
+    async def close(self) -> None: ...
+
+
+class StateStore(Protocol):
+    """Where the engine's state lives between batches (memory.py, redis_state.py)."""
+
+    async def acquire(self, owner: str, *, ttl_ms: int) -> bool: ...
+
+    async def release(self, owner: str) -> None: ...
+
+    async def load(self) -> EngineState: ...
+
+    async def commit(self, owner: str, changes: Changes, decisions: Sequence[Decision]) -> None: ...
+
+    async def groups(self, *, state: GroupState | None = None, limit: int = 500) -> list[Group]: ...
+
+    async def group(self, gid: str) -> tuple[Group, list[AlertState]] | None: ...
+
+    async def recent_decisions(self, *, limit: int = 100) -> list[dict[str, object]]: ...
 
     async def close(self) -> None: ...

@@ -12,7 +12,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
+from incidentd.correlate.silences import Silence, expired
 from incidentd.errors import Overloaded
 from incidentd.model import Alert
 from incidentd.store.base import Queued
@@ -88,13 +90,6 @@ class MemoryQueue:
 
     async def close(self) -> None:
         return None
-
-
-# --- silences (appended; self-contained) ------------------------------------------------------
-
-from datetime import datetime  # noqa: E402 (kept with the MemorySilences block it serves)
-
-from incidentd.correlate.silences import Silence, expired  # noqa: E402
 
 
 class MemorySilences:

@@ -22,7 +22,7 @@ from incidentd.rules.schema import Recurring
 from incidentd.store.base import SilenceStore
 from incidentd.store.keys import Keys
 from incidentd.store.memory import MemorySilences
-from incidentd.store.redis import RedisSilences
+from incidentd.store.redis_silences import RedisSilences
 
 MakeStore = Callable[[], Awaitable[SilenceStore]]
 

@@ -33,7 +33,7 @@ from incidentd.rules.loader import load
 from incidentd.rules.reload import RulesHandle
 from incidentd.store.base import SilenceStore
 from incidentd.store.memory import MemoryQueue, MemorySilences
-from incidentd.store.redis import RedisSilences
+from incidentd.store.redis_silences import RedisSilences
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example" / "silences.yaml"
 WEEKLY = config_id("weekly-orders-db-maintenance")
