@@ -105,4 +105,5 @@ def decode(model: type[M], body: bytes) -> M:
         if first["type"] == "json_invalid":
             raise NotJSON(f"body is not valid JSON: {first['msg']}") from None
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
-        raise ParseError(json_path(tuple(first["loc"])), first["msg"] + more) from None
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        raise ParseError(json_path(tuple(first["loc"])), reason + more) from None

@@ -59,6 +59,7 @@ def validate(services: ServicesFile, rules: RulesFile, silences: SilencesFile) -
         *_rule_names(rules.rules),
         *_group_by(rules.rules),
         *_shadowed_rules(rules.rules),
+        *_silence_names(silences),
     ]
     if services.services:
         names = {a.casefold(): n for n, s in services.services.items() for a in (*s.aliases, n)}
@@ -66,6 +67,25 @@ def validate(services: ServicesFile, rules: RulesFile, silences: SilencesFile) -
         silence_matchers = [s.match for s in silences.silences]
         problems += _service_matchers(SILENCES, "silences", silence_matchers, names)
     return problems
+
+
+def _silence_names(silences: SilencesFile) -> Iterator[Problem]:
+    """Silence ids come from their names: two silences of one name would be one silence."""
+    seen: dict[str, int] = {}
+    for index, silence in enumerate(silences.silences):
+        if silence.name in seen:
+            yield Problem(
+                SILENCES,
+                ("silences", index, "name"),
+                f"duplicate silence name {silence.name!r} "
+                f"(first is silence {seen[silence.name] + 1})",
+            )
+        else:
+            seen[silence.name] = index
+        if silence.every is not None and not silence.every.days:
+            yield Problem(
+                SILENCES, ("silences", index, "every", "days"), "a window with no days never opens"
+            )
 
 
 def _did_you_mean(name: str, choices: Sequence[str]) -> str:
