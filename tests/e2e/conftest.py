@@ -90,7 +90,9 @@ class Incidentd:
     with a config dir whose sources.yaml requires `Authorization: Bearer <token>` from
     Alertmanager (the token read from the environment, as an operator would set it)."""
 
-    def __init__(self, work: Path, *, redis_url: str, prefix: str, token: str) -> None:
+    def __init__(
+        self, work: Path, *, redis_url: str, prefix: str, token: str, engine: bool = False
+    ) -> None:
         config = work / "config"
         shutil.copytree(EXAMPLE_CONFIG, config)
         sources = {
@@ -108,8 +110,8 @@ class Incidentd:
             "INCIDENTD_REDIS_URL": redis_url,
             "INCIDENTD_REDIS_PREFIX": prefix,
             "INCIDENTD_LOG_FORMAT": "json",
-            # An ingest-only replica: the test reads the queue itself, as the engine would.
-            "INCIDENTD_ENGINE": "false",
+            # Ingest-only unless asked: then the test reads the queue itself, as the engine would.
+            "INCIDENTD_ENGINE": "true" if engine else "false",
             TOKEN_ENV: token,
         }
         with self.log.open("wb") as out:
@@ -253,7 +255,9 @@ def processes() -> Iterator[contextlib.ExitStack]:
 
 
 class StartIncidentd(Protocol):
-    async def __call__(self, *, redis_url: str, prefix: str, token: str) -> Incidentd: ...
+    async def __call__(
+        self, *, redis_url: str, prefix: str, token: str, engine: bool = False
+    ) -> Incidentd: ...
 
 
 class StartAlertmanager(Protocol):
@@ -266,10 +270,10 @@ class OpenQueue(Protocol):
 
 @pytest.fixture
 def start_incidentd(processes: contextlib.ExitStack, tmp_path: Path) -> StartIncidentd:
-    async def start(*, redis_url: str, prefix: str, token: str) -> Incidentd:
+    async def start(*, redis_url: str, prefix: str, token: str, engine: bool = False) -> Incidentd:
         work = tmp_path / f"incidentd-{free_port()}"
         work.mkdir()
-        daemon = Incidentd(work, redis_url=redis_url, prefix=prefix, token=token)
+        daemon = Incidentd(work, redis_url=redis_url, prefix=prefix, token=token, engine=engine)
         processes.callback(daemon.stop)
         await daemon.wait_ready()
         return daemon
