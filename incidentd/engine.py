@@ -225,9 +225,8 @@ class Engine:
         silenced = tuple(
             s.id for s in self._active if matchers.all_match(s.matchers, alert, service)
         )
-        state = result.state
-        if silenced != state.silenced_by:
-            state = replace(state, silenced_by=silenced)
+        state = result.state  # a fresh state (decide never hands back prior for these outcomes)
+        state.silenced_by = silenced
         if silenced:
             reasons = (*reasons, f"silenced by {', '.join(silenced)}")
         if result.outcome is Outcome.EARLY_RESOLVE:
@@ -235,9 +234,8 @@ class Engine:
             out.append(self._decision(c, result, alert.received_at, reasons))
             return
         if result.outcome in (Outcome.NEW, Outcome.REOPEN) or state.group_id is None:
-            group = self._place(c, rule, alert, service, out)
-            state = replace(state, group_id=group.id)
-        out.append(self._decision(c, replace(result, state=state), alert.received_at, reasons))
+            state.group_id = self._place(c, rule, alert, service, out).id
+        out.append(self._decision(c, result, alert.received_at, reasons))
         self._update_member(c, rule, state, alert.received_at, out)
 
     def _place(
@@ -249,9 +247,11 @@ class Engine:
         if (gid := s.open_by_key.get(key)) is not None:
             candidates.append(s.groups[gid])
         if rule.topology and service is not None:
+            by_service = s.open_by_service
             for related in c.impact.related(service, rule.hops):
-                ids = s.open_by_service.get((rule.name, related), ())
-                candidates.extend(s.groups[g] for g in ids)
+                ids = by_service.get((rule.name, related))
+                if ids:
+                    candidates.extend(s.groups[g] for g in ids)
         at = alert.received_at
         group = pick(candidates, key=key, at=at, rule=rule)
         if group is not None:

@@ -52,9 +52,14 @@ CHANGES_STATE = frozenset({Outcome.NEW, Outcome.RESOLVE, Outcome.REOPEN, Outcome
 """Outcomes that change an alert's status (and so count for flapping and grouping)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AlertState:
-    """Everything known of one alert (one fingerprint), across its occurrences."""
+    """Everything known of one alert (one fingerprint), across its occurrences.
+
+    Treated as a value: `decide` and `expire` never change a state they are given, they
+    return a new one. Not frozen only so that the engine can set `group_id` and
+    `silenced_by` on a state that `decide` has just created (copying it again would be the
+    single largest cost per alert)."""
 
     fingerprint: str
     source: str

@@ -199,30 +199,34 @@ class Group:
         """Add, update or (None) remove a member; return whether the set of firing services
         changed (then root causes and blast radius need computing again)."""
         before = self.members.get(fingerprint)
-        touched = {m.service for m in (before, member) if m is not None and m.service}
-        was = {s for s in touched if s in self.services}
-        if before is not None:
-            self._count(before, -1)
+        left = self._count(before, -1) if before is not None else None
         if member is None:
             self.members.pop(fingerprint, None)
+            joined = None
         else:
             self.members[fingerprint] = member
-            self._count(member, +1)
+            joined = self._count(member, +1)
         self.size = len(self.members)
-        return was != {s for s in touched if s in self.services}
+        if left is not None and joined is not None:
+            return left != joined  # the same service left and came back: no change
+        return left is not None or joined is not None
 
-    def _count(self, member: Member, sign: int) -> None:
+    def _count(self, member: Member, sign: int) -> str | None:
+        """Count a member in (+1) or out (-1); return its service if that service entered or
+        left the set of firing services."""
         if member.status is not Status.FIRING:
-            return
+            return None
         self.firing += sign
         if not (member.silenced or member.flapping):
             self.driving += sign
-        if member.service is not None:
-            count = self.services.get(member.service, 0) + sign
-            if count:
-                self.services[member.service] = count
-            else:
-                del self.services[member.service]
+        if member.service is None:
+            return None
+        count = self.services.get(member.service, 0) + sign
+        if count:
+            self.services[member.service] = count
+        else:
+            del self.services[member.service]
+        return member.service if count in (0, 1) and (count == 0 or sign > 0) else None
 
 
 def _member_view(fingerprint: str, member: Member, state: AlertState | None) -> dict[str, Any]:
