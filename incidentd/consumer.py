@@ -63,6 +63,7 @@ class Consumer:
         self._lease_checked = 0.0
         self._ticked = 0.0
         self._reclaimed = 0.0
+        self._sweep = False
         self.stopping = asyncio.Event()
 
     @property
@@ -111,7 +112,7 @@ class Consumer:
         if self._engine is None:
             state = await self._store.load()
             self._engine = Engine.resume(state, self._rules.current, retention=self._retention)
-            self._reclaimed = 0.0
+            self._sweep = True
             metrics.ENGINE_LEADER.set(1)
             log.info("engine.leading", alerts=len(state.alerts), groups=len(state.groups))
         return self._engine
@@ -138,6 +139,15 @@ class Consumer:
         self._count(alerts, decisions, time.perf_counter() - started)
 
     async def _next_entries(self) -> list[Queued]:
+        if self._sweep:
+            # A new leader first takes over everything left pending: only a leader reads the
+            # queue, so those entries belong to one that died or lost its lease (it can no
+            # longer commit them). Oldest work first keeps the order of events.
+            reclaimed = await self._queue.reclaim(self._cfg.name, idle_ms=0, count=self._cfg.batch)
+            if reclaimed:
+                log.warning("engine.reclaimed", entries=len(reclaimed), on="takeover")
+                return reclaimed
+            self._sweep = False
         now = time.monotonic()
         if now - self._reclaimed >= self._cfg.reclaim_idle_ms / 2000:
             self._reclaimed = now
