@@ -40,6 +40,9 @@ from incidentd.correlate.silences import Silence, is_active, next_change
 from incidentd.model import Alert, Status
 from incidentd.rules.loader import RuleSet
 
+QUIET_DECISIONS = frozenset({"alert.repeat", "alert.duplicate", "alert.stale"})
+"""Decisions the stores do not keep (metrics count them): they change nothing to look at."""
+
 DEFAULT_RETENTION = timedelta(hours=24)
 """How long resolved alerts and groups are kept before they are forgotten."""
 
@@ -233,9 +236,10 @@ class Engine:
             self._store_alert(state)
             out.append(self._decision(c, result, alert.received_at, reasons))
             return
+        at = len(out)
         if result.outcome in (Outcome.NEW, Outcome.REOPEN) or state.group_id is None:
             state.group_id = self._place(c, rule, alert, service, out).id
-        out.append(self._decision(c, result, alert.received_at, reasons))
+        out.insert(at, self._decision(c, result, alert.received_at, reasons))  # alert first
         self._update_member(c, rule, state, alert.received_at, out)
 
     def _place(

@@ -14,7 +14,7 @@ import orjson
 
 from incidentd.correlate.dedup import AlertState
 from incidentd.correlate.grouping import Group, GroupState
-from incidentd.engine import Changes, Decision, EngineState
+from incidentd.engine import QUIET_DECISIONS, Changes, Decision, EngineState
 
 DECISIONS_KEPT = 10_000
 
@@ -37,7 +37,7 @@ class MemoryState:
         return self.state
 
     async def commit(self, owner: str, changes: Changes, decisions: Sequence[Decision]) -> None:
-        self._decisions.extend(orjson.dumps(d) for d in decisions)
+        self._decisions.extend(orjson.dumps(d) for d in decisions if d.kind not in QUIET_DECISIONS)
 
     async def groups(self, *, state: GroupState | None = None, limit: int = 500) -> list[Group]:
         found = [g for g in self.state.groups.values() if state is None or g.state is state]

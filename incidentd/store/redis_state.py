@@ -26,14 +26,16 @@ from redis.exceptions import RedisError, WatchError
 
 from incidentd.correlate.dedup import AlertState
 from incidentd.correlate.grouping import Group, GroupState
-from incidentd.engine import Changes, Decision, EngineState
+from incidentd.engine import QUIET_DECISIONS, Changes, Decision, EngineState
 from incidentd.errors import LeaseLost, Overloaded
 from incidentd.store import codec
 from incidentd.store.keys import Keys
 
 log = structlog.get_logger(__name__)
 
-DECISIONS_MAXLEN: Final = 100_000
+DECISIONS_MAXLEN: Final = 10_000
+"""Commits (stream entries, each the decisions of one batch) kept in the decisions stream."""
+
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -164,10 +166,11 @@ class RedisState:
             pipe.hdel(self.groups_key, *changes.removed_groups)
             for gid in changes.removed_groups:
                 pipe.delete(self.members_key(gid))
-        for decision in decisions:
+        kept = [d for d in decisions if d.kind not in QUIET_DECISIONS]
+        if kept:  # one stream entry per commit, like the queue: one command, not one per alert
             pipe.xadd(
                 self.decisions_key,
-                {"d": orjson.dumps(decision)},
+                {"d": orjson.dumps(kept)},
                 maxlen=DECISIONS_MAXLEN,
                 approximate=True,
             )
@@ -200,8 +203,18 @@ class RedisState:
         return codec.decode_group(raw, members), alerts
 
     async def recent_decisions(self, *, limit: int = 100) -> list[dict[str, object]]:
-        try:
-            entries: list[Any] = await self._client.xrevrange(self.decisions_key, count=limit)  # type: ignore[assignment]
-        except RedisError as exc:
-            raise Overloaded(f"redis unreachable: {type(exc).__name__}") from exc
-        return [orjson.loads(fields[b"d"]) for _, fields in entries]
+        out: list[dict[str, object]] = []
+        last = "+"
+        while len(out) < limit:
+            try:
+                entries: list[Any] = await self._client.xrevrange(  # type: ignore[assignment]
+                    self.decisions_key, max=last, count=32
+                )
+            except RedisError as exc:
+                raise Overloaded(f"redis unreachable: {type(exc).__name__}") from exc
+            for entry_id, fields in entries:
+                out.extend(reversed(orjson.loads(fields[b"d"])))
+                last = "(" + entry_id.decode()
+            if len(entries) < 32:
+                break
+        return out[:limit]

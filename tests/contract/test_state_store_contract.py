@@ -146,3 +146,24 @@ async def test_only_one_leader_and_a_stale_leader_cannot_commit(
     finally:
         await first.close()
         await second.close()
+
+
+async def test_decisions_of_several_commits_newest_first_without_quiet_ones(
+    make_store: MakeStore, rules: RuleSet
+) -> None:
+    store = make_store()
+    engine = await _run(store, rules)
+    more = engine.process(
+        [
+            alert("PostgresDown", minute=30, starts=0, labels={"job": "postgres"}, report="r"),
+            alert("Watchdog", minute=31),
+        ],
+        rules=rules,
+    )
+    assert {d.kind for d in more} >= {"alert.repeat", "alert.new", "group.opened"}
+    await store.commit("a", engine.take_changes(), more)
+    decisions = await make_store().recent_decisions(limit=1000)
+    kinds = [d["kind"] for d in decisions]
+    assert "alert.repeat" not in kinds, "repeats are counted, not kept"
+    assert kinds[:2] == ["group.opened", "alert.new"]
+    assert kinds[-2:] == ["group.opened", "alert.new"], "the first commit's decisions come last"
