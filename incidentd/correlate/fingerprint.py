@@ -16,26 +16,28 @@ FINGERPRINT_HEX = 32
 Part = str | Mapping[str, str] | None
 
 
-def _feed(h: hashlib.blake2b, part: Part) -> None:
+def _feed(out: list[bytes], part: Part) -> None:
     if part is None:
-        h.update(b"\x00")
+        out.append(b"\x00")
     elif isinstance(part, str):
         data = part.encode("utf-8", "surrogatepass")
-        h.update(b"s%d:" % len(data))
-        h.update(data)
+        out.append(b"s%d:" % len(data))
+        out.append(data)
     else:
-        h.update(b"m%d:" % len(part))
+        out.append(b"m%d:" % len(part))
         for key in sorted(part):
-            _feed(h, key)
-            _feed(h, part[key])
+            _feed(out, key)
+            _feed(out, part[key])
 
 
 def digest(kind: str, parts: Iterable[Part]) -> str:
-    h = hashlib.blake2b(digest_size=FINGERPRINT_HEX // 2)
-    _feed(h, kind)
+    """One hash over the length-prefixed encoding of `kind` and `parts`, fed in one call
+    (the same digest as feeding each piece, at a fraction of the cost)."""
+    out: list[bytes] = []
+    _feed(out, kind)
     for part in parts:
-        _feed(h, part)
-    return h.hexdigest()
+        _feed(out, part)
+    return hashlib.blake2b(b"".join(out), digest_size=FINGERPRINT_HEX // 2).hexdigest()
 
 
 def fingerprint(source: str, *identity: Part) -> str:

@@ -7,7 +7,9 @@ whole (202 after the append) or rejected whole with nothing written.
 
 from __future__ import annotations
 
+import functools
 import time
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -33,6 +35,13 @@ log = structlog.get_logger(__name__)
 
 _JSON_TYPES = frozenset({"application/json", "text/json"})
 _READ_CHUNK = 64 * 1024
+
+
+@functools.cache
+def _child(metric: Any, *values: str) -> Any:
+    """A metric's labelled child, looked up once: label values here come from closed sets
+    (registered sources, "unknown", error reasons), so the cache stays small."""
+    return metric.labels(*values)
 
 
 def _check_content_type(request: web.Request) -> None:
@@ -88,15 +97,15 @@ async def _accept(request: web.Request, deps: Deps, name: str, source: Source) -
     )
     raw = RawWebhook(name, body, headers, received_at, options)
     alerts = run_parser(source, raw)
-    metrics.ALERTS_RECEIVED.labels(name).inc(len(alerts))
+    _child(metrics.ALERTS_RECEIVED, name).inc(len(alerts))
     entry_id = None
     if alerts:
         try:
             entry_id = await deps.queue.append(alerts)
         except Overloaded:
-            metrics.ALERTS_REJECTED.labels(name, "unavailable").inc(len(alerts))
+            _child(metrics.ALERTS_REJECTED, name, "unavailable").inc(len(alerts))
             raise
-        metrics.ALERTS_ACCEPTED.labels(name).inc(len(alerts))
+        _child(metrics.ALERTS_ACCEPTED, name).inc(len(alerts))
         if deps.recorder is not None:
             deps.recorder.record(name, received_at, body)
     log.debug("webhook.accepted", source=name, alerts=len(alerts), bytes=len(body), entry=entry_id)
@@ -114,12 +123,12 @@ async def receive(request: web.Request) -> web.Response:
             raise UnknownSource(f"unknown source {name[:64]!r}; known: {', '.join(SOURCES)}")
         response = await _accept(request, deps, name, source)
     except (InputError, Overloaded) as exc:
-        metrics.WEBHOOKS.labels(label, exc.reason).inc()
+        _child(metrics.WEBHOOKS, label, exc.reason).inc()
         _log_rejection(request, label, exc)
         raise
     finally:
-        metrics.WEBHOOK_SECONDS.labels(label).observe(time.perf_counter() - started)
-    metrics.WEBHOOKS.labels(label, "accepted").inc()
+        _child(metrics.WEBHOOK_SECONDS, label).observe(time.perf_counter() - started)
+    _child(metrics.WEBHOOKS, label, "accepted").inc()
     return response
 
 

@@ -72,6 +72,8 @@ _TITLE_ANNOTATIONS = ("summary", "title", "description")
 _NOT_IN_TITLE = frozenset({"alertname", *SEVERITY_LABELS})
 _TITLE_MAX = 200
 TRUNCATED_ANNOTATION = "incidentd_truncated_alerts"
+_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+"""Every character str.splitlines() splits on."""
 _QUOTE_META = re.compile(r"\\([\\.+*?()|\[\]{}^$])")
 
 
@@ -127,6 +129,8 @@ def service_of(labels: dict[str, str]) -> str | None:
 
 
 def _first_line(text: str) -> str:
+    if _LINE_BREAK.search(text) is None:  # the usual one-line summary: no split needed
+        return text.strip()
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 

@@ -156,6 +156,8 @@ class SourceConfig(Strict):
     says (Alertmanager's externalURL); `?sender=` in the webhook URL overrides it."""
 
 
+_DEFAULT_SOURCE = SourceConfig()
+
 SOURCE_NAMES = ("alertmanager", "grafana", "datadog", "splunk", "generic")
 
 
@@ -174,7 +176,7 @@ class SourcesFile(Strict):
         return value
 
     def source(self, name: str) -> SourceConfig:
-        return self.sources.get(name, SourceConfig())
+        return self.sources.get(name, _DEFAULT_SOURCE)
 
     def body_limit(self, name: str) -> int:
         return self.source(name).max_body_bytes or self.max_body_bytes
