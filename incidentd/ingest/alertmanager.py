@@ -48,11 +48,11 @@ commonLabels, commonAnnotations, the group status and alerts[].fingerprint are n
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -72,6 +72,7 @@ _TITLE_ANNOTATIONS = ("summary", "title", "description")
 _NOT_IN_TITLE = frozenset({"alertname", *SEVERITY_LABELS})
 _TITLE_MAX = 200
 TRUNCATED_ANNOTATION = "incidentd_truncated_alerts"
+_STATUS = {"firing": Status.FIRING, "resolved": Status.RESOLVED}
 _LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 """Every character str.splitlines() splits on."""
 _QUOTE_META = re.compile(r"\\([\\.+*?()|\[\]{}^$])")
@@ -160,7 +161,7 @@ class AlertmanagerSource:
         group_key = None
         if note.group_key:
             parts = [sender, unquote_meta(note.receiver), note.group_key]
-            group_key = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
+            group_key = orjson.dumps(parts).decode()
         extra = {TRUNCATED_ANNOTATION: str(note.truncated_alerts)} if note.truncated_alerts else {}
         return [self._alert(raw, wire, sender, group_key, extra) for wire in note.alerts]
 
@@ -182,7 +183,7 @@ class AlertmanagerSource:
             source=self.name,
             fingerprint=fp,
             event_id=event_id(fp, wire.status, wire.starts_at.isoformat(), ends_id),
-            status=Status(wire.status),
+            status=_STATUS[wire.status],
             severity=severity_from_labels(wire.labels),
             name=name,
             title=title_of(name, wire.labels, annotations),

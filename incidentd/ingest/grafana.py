@@ -30,12 +30,12 @@ Mapping, one `Alert` per element of `alerts` (the group `status`/`state` are ign
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Annotated
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from incidentd.correlate.fingerprint import event_id, fingerprint
@@ -126,7 +126,7 @@ def to_alerts(
     if wire.groupKey:
         receiver = _QUOTED_META.sub(r"\1", wire.receiver)
         parts = [sender, org_id, receiver, wire.groupKey]
-        group_key = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
+        group_key = orjson.dumps(parts).decode()
     out = []
     for index, alert in enumerate(wire.alerts):
         path = f"$.alerts[{index}]"
