@@ -1,14 +1,16 @@
 """Stable identities: the fingerprint of an alert and the id of one report of it.
 
 Both are hashes over the source name and the identity fields the source module chooses,
-length-prefixed so that no two different field lists can collide by concatenation
-(`("ab", "c")` and `("a", "bc")` hash differently). Mappings are hashed sorted by key.
+encoded unambiguously (a JSON array, mappings sorted by key) so that no two different field
+lists can collide by concatenation: `("ab", "c")` and `("a", "bc")` hash differently.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+
+import orjson
 
 FINGERPRINT_HEX = 32
 """128 bits: collision-free for any realistic number of alerts, short enough to read."""
@@ -31,13 +33,19 @@ def _feed(out: list[bytes], part: Part) -> None:
 
 
 def digest(kind: str, parts: Iterable[Part]) -> str:
-    """One hash over the length-prefixed encoding of `kind` and `parts`, fed in one call
-    (the same digest as feeding each piece, at a fraction of the cost)."""
-    out: list[bytes] = []
-    _feed(out, kind)
-    for part in parts:
-        _feed(out, part)
-    return hashlib.blake2b(b"".join(out), digest_size=FINGERPRINT_HEX // 2).hexdigest()
+    """One hash over an unambiguous encoding of `kind` and `parts`: a JSON array with sorted
+    keys (orjson: a fifth of the cost of feeding the pieces one by one). Text orjson refuses
+    (lone surrogates) falls back to a length-prefixed encoding, tagged so that the two can
+    never produce the same bytes."""
+    items = [kind, *parts]
+    try:
+        data = orjson.dumps(items, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        out: list[bytes] = [b"\xff"]  # never the first byte of a JSON array
+        for part in items:
+            _feed(out, part)
+        data = b"".join(out)
+    return hashlib.blake2b(data, digest_size=FINGERPRINT_HEX // 2).hexdigest()
 
 
 def fingerprint(source: str, *identity: Part) -> str:
