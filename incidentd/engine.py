@@ -95,6 +95,7 @@ class EngineState:
     changed_alerts: set[str] = field(default_factory=set)
     changed_groups: set[str] = field(default_factory=set)
     changed_members: dict[str, set[str]] = field(default_factory=dict)
+    impact_stale: set[str] = field(default_factory=set)
     removed_alerts: set[str] = field(default_factory=set)
     removed_groups: set[str] = field(default_factory=set)
 
@@ -186,6 +187,7 @@ class Engine:
             self._refresh_silences(c, alert.received_at, out)
             self._run_timers(c, alert.received_at, out)
             self._apply(c, alert, out)
+        self._refresh_impacts(c)
         return out
 
     def tick(self, *, rules: RuleSet, now: datetime) -> list[Decision]:
@@ -194,6 +196,7 @@ class Engine:
         out: list[Decision] = []
         self._refresh_silences(c, now, out)
         self._run_timers(c, now, out)
+        self._refresh_impacts(c)
         return out
 
     def take_changes(self) -> Changes:
@@ -306,7 +309,7 @@ class Engine:
         flapping = is_flapping(state.transitions, now=at, spec=rule.flapping)
         member = Member(state.status, state.service, bool(state.silenced_by), flapping)
         if group.set_member(state.fingerprint, member):
-            self._refresh_impact(c, group)
+            s.impact_stale.add(group.id)  # recomputed once per batch, not once per alert
         s.changed_members.setdefault(group.id, set()).add(state.fingerprint)
         if rule.topology and state.service is not None and group.state is GroupState.OPEN:
             s.open_by_service.setdefault((group.rule, state.service), set()).add(group.id)
@@ -321,6 +324,16 @@ class Engine:
                 heapq.heappush(s.resolutions, (due, group.id))
         s.changed_groups.add(group.id)
         self._store_alert(state)
+
+    def _refresh_impacts(self, c: Compiled) -> None:
+        """Root causes and blast radius of the groups whose failing services changed. Once
+        per batch: in a storm, hundreds of alerts joining one big group cost one computation."""
+        s = self.state
+        for gid in s.impact_stale:
+            group = s.groups.get(gid)
+            if group is not None:
+                self._refresh_impact(c, group)
+        s.impact_stale.clear()
 
     def _refresh_impact(self, c: Compiled, group: Group) -> None:
         failing = tuple(group.services)
