@@ -22,6 +22,9 @@ from incidentd.errors import ConfigInvalid, RulesError
 from incidentd.rules import checks
 from incidentd.rules.schema import RulesFile, ServicesFile, SilencesFile, SourcesFile
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""LibYAML's safe loader when PyYAML was built with it (5x faster on big maps)."""
+
 FILES: dict[str, type[BaseModel]] = {
     "sources.yaml": SourcesFile,
     "services.yaml": ServicesFile,
@@ -83,8 +86,8 @@ def _check_duplicate_keys(name: str, node: yaml.Node | None, problems: list[Rule
 
 def _parse_yaml(name: str, text: str, problems: list[RulesError]) -> _Parsed | None:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_SAFE_LOADER)
+        data = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 (a safe loader: LibYAML's or PyYAML's)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
