@@ -7,17 +7,21 @@ strings, numbers and timestamps, which must also keep the identity invariants.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from incidentd.errors import InputError
 from incidentd.ingest.generic import GenericSource
-from incidentd.ingest.source import RawWebhook
 from incidentd.model import Alert
+from tests.property.strategies import (
+    HOSTILE,
+    INVARIANTS,
+    dump,
+    json_values,
+    parse_or_none,
+)
 
 SOURCE = GenericSource()
 RECEIVED_AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -37,36 +41,10 @@ FULL_ALERT: dict[str, Any] = {
     "id": "run-1",
     "auto_resolve_after": 86400,
 }
-HOSTILE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-INVARIANTS = settings(HOSTILE, max_examples=120)  # parses each body several times
-
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**80), max_value=2**80)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=30)
-)
-json_values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
-    ),
-    max_leaves=25,
-)
 
 
 def _parse(body: bytes, *, received_at: datetime = RECEIVED_AT) -> list[Alert] | None:
-    """The parser's answer, None for an InputError; any other exception fails the test."""
-    raw = RawWebhook(source="generic", body=body, headers={}, received_at=received_at)
-    try:
-        return SOURCE.parse(raw)
-    except InputError:
-        return None
-
-
-def _dump(value: Any) -> bytes:
-    return json.dumps(value, allow_nan=True).encode()
+    return parse_or_none(SOURCE, body, received_at)
 
 
 @HOSTILE
@@ -78,7 +56,7 @@ def test_arbitrary_bytes(body: bytes) -> None:
 @HOSTILE
 @given(json_values)
 def test_arbitrary_json(value: Any) -> None:
-    _parse(_dump(value))
+    _parse(dump(value))
 
 
 @HOSTILE
@@ -95,7 +73,7 @@ def test_full_alert_with_one_field_replaced_or_removed(
     if not delete:
         alert[field] = value
     body = {"alerts": [FULL_ALERT, alert]} if batched else alert
-    _parse(_dump(body))
+    _parse(dump(body))
 
 
 def test_deep_nesting_is_refused_not_crashed() -> None:
@@ -147,11 +125,11 @@ def generic_alerts(draw: st.DrawFn) -> dict[str, Any]:
 @INVARIANTS
 @given(st.lists(generic_alerts(), max_size=5))
 def test_well_shaped_alerts_keep_the_identity_invariants(batch: list[dict[str, Any]]) -> None:
-    alerts = _parse(_dump({"alerts": batch}))
+    alerts = _parse(dump({"alerts": batch}))
     if alerts is None:  # a timestamp that leaves datetime's range once in UTC
         return
     assert len(alerts) == len(batch)
-    later = _parse(_dump({"alerts": batch}), received_at=RECEIVED_AT + timedelta(hours=1))
+    later = _parse(dump({"alerts": batch}), received_at=RECEIVED_AT + timedelta(hours=1))
     assert later is not None
     for alert, again, wire in zip(alerts, later, batch, strict=True):
         assert alert.fingerprint == again.fingerprint
@@ -162,4 +140,4 @@ def test_well_shaped_alerts_keep_the_identity_invariants(batch: list[dict[str, A
         assert alert.starts_at.utcoffset() == timedelta(0)
         assert alert.title == (wire.get("title") or wire["name"])
         assert (alert.ends_at is None) == (wire["status"] == "firing")
-        assert _parse(_dump(wire)) == [alert]
+        assert _parse(dump(wire)) == [alert]

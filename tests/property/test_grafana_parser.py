@@ -14,13 +14,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from incidentd.errors import InputError
 from incidentd.ingest.grafana import GrafanaSource
-from incidentd.ingest.source import RawWebhook
 from incidentd.model import Alert
+from tests.property.strategies import (
+    HOSTILE,
+    INVARIANTS,
+    dump,
+    json_values,
+    parse_or_none,
+)
 
 SOURCE = GrafanaSource()
 RECEIVED_AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -32,36 +37,10 @@ DOC = json.loads(
         / "doc_example_firing_2_alerts.json"
     ).read_text()
 )
-HOSTILE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-INVARIANTS = settings(HOSTILE, max_examples=120)  # parses each body several times
-
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**80), max_value=2**80)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=30)
-)
-json_values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
-    ),
-    max_leaves=25,
-)
 
 
 def _parse(body: bytes, *, received_at: datetime = RECEIVED_AT) -> list[Alert] | None:
-    """The parser's answer, None for an InputError; any other exception fails the test."""
-    raw = RawWebhook(source="grafana", body=body, headers={}, received_at=received_at)
-    try:
-        return SOURCE.parse(raw)
-    except InputError:
-        return None
-
-
-def _dump(value: Any) -> bytes:
-    return json.dumps(value, allow_nan=True).encode()
+    return parse_or_none(SOURCE, body, received_at)
 
 
 @HOSTILE
@@ -73,7 +52,7 @@ def test_arbitrary_bytes(body: bytes) -> None:
 @HOSTILE
 @given(json_values)
 def test_arbitrary_json(value: Any) -> None:
-    _parse(_dump(value))
+    _parse(dump(value))
 
 
 def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -107,7 +86,7 @@ def test_documented_example_with_one_node_replaced_or_removed(data: st.DataObjec
     path = data.draw(st.sampled_from(_paths(DOC)))
     delete = bool(path) and data.draw(st.booleans())
     body = _replace(DOC, path, data.draw(json_values), delete=delete)
-    _parse(_dump(body))
+    _parse(dump(body))
 
 
 def test_deep_nesting_is_refused_not_crashed() -> None:
@@ -167,11 +146,11 @@ def grafana_bodies(draw: st.DrawFn) -> dict[str, Any]:
 @INVARIANTS
 @given(grafana_bodies())
 def test_well_shaped_bodies_keep_the_identity_invariants(body: dict[str, Any]) -> None:
-    alerts = _parse(_dump(body))
+    alerts = _parse(dump(body))
     if alerts is None:  # a timestamp that leaves datetime's range once in UTC
         return
     assert len(alerts) == len(body["alerts"])
-    again = _parse(_dump(body), received_at=RECEIVED_AT + timedelta(hours=1))
+    again = _parse(dump(body), received_at=RECEIVED_AT + timedelta(hours=1))
     assert again is not None
     assert [a.event_id for a in again] == [a.event_id for a in alerts]
     for alert, wire in zip(alerts, body["alerts"], strict=True):
@@ -182,6 +161,6 @@ def test_well_shaped_bodies_keep_the_identity_invariants(body: dict[str, Any]) -
         if wire["status"] == "firing":
             assert alert.ends_at is None
         reordered = wire | {"labels": dict(reversed(wire["labels"].items()))}
-        twins = _parse(_dump(body | {"alerts": [reordered]}))
+        twins = _parse(dump(body | {"alerts": [reordered]}))
         assert twins is not None
         assert [t.fingerprint for t in twins] == [alert.fingerprint]
