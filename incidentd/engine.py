@@ -243,7 +243,7 @@ class Engine:
         if result.outcome in (Outcome.NEW, Outcome.REOPEN) or state.group_id is None:
             state.group_id = self._place(c, rule, alert, service, out).id
         out.insert(at, self._decision(c, result, alert.received_at, reasons))  # alert first
-        self._update_member(c, rule, state, alert.received_at, out)
+        self._update_member(c, rule, state, alert.received_at)
 
     def _place(
         self, c: Compiled, rule: Rule, alert: Alert, service: str | None, out: list[Decision]
@@ -295,7 +295,6 @@ class Engine:
         rule: Rule,
         state: AlertState,
         at: datetime,
-        out: list[Decision],
         *,
         touch: bool = True,
     ) -> None:
@@ -390,7 +389,7 @@ class Engine:
             return
         rule = self._rule_of(c, result.state)
         out.append(self._decision(c, result, due, (result.reason,)))
-        self._update_member(c, rule, result.state, due, out)
+        self._update_member(c, rule, result.state, due)
 
     def _rule_of(self, c: Compiled, state: AlertState) -> Rule:
         group = self.state.groups.get(state.group_id or "")
@@ -477,7 +476,7 @@ class Engine:
             if ids != state.silenced_by:
                 updated = replace(state, silenced_by=ids)
                 rule = self._rule_of(c, updated)
-                self._update_member(c, rule, updated, now, out, touch=False)
+                self._update_member(c, rule, updated, now, touch=False)
                 reason = f"silenced by {', '.join(ids)}" if ids else "no longer silenced"
                 out.append(
                     Decision(
