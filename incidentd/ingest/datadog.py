@@ -211,6 +211,9 @@ class DatadogSource:
     default_auto_resolve_after: timedelta | None = timedelta(hours=1)
     name = "datadog"
 
+    def check(self, raw: RawWebhook) -> int:
+        return len(self.parse(raw))  # one alert per body, or few: no cheaper check worth it
+
     def parse(self, raw: RawWebhook) -> list[Alert]:
         keys = decode(_Keys, raw.body).root
         if "alert_transition" in keys:

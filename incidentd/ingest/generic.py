@@ -90,6 +90,9 @@ class GenericSource:
     default_auto_resolve_after: timedelta | None = None
     name = SOURCE
 
+    def check(self, raw: RawWebhook) -> int:
+        return len(self.parse(raw))  # one alert per body, or few: no cheaper check worth it
+
     def parse(self, raw: RawWebhook) -> list[Alert]:
         if "alerts" in decode(_Shape, raw.body).model_fields_set:
             batch = decode(GenericBatch, raw.body).alerts

@@ -88,6 +88,9 @@ class GrafanaSource:
     default_auto_resolve_after: timedelta | None = None
     name = SOURCE
 
+    def check(self, raw: RawWebhook) -> int:
+        return len(self.parse(raw))  # one alert per body, or few: no cheaper check worth it
+
     def parse(self, raw: RawWebhook) -> list[Alert]:
         wire = decode(GrafanaWebhook, raw.body)
         if wire.version == ALERTMANAGER_VERSION:

@@ -7,7 +7,8 @@ stamps `received_at`), never logs the body, and never mutates its input.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Protocol, TypeVar
@@ -57,6 +58,13 @@ class Source(Protocol):
 
     def parse(self, raw: RawWebhook) -> list[Alert]: ...
 
+    def check(self, raw: RawWebhook) -> int:
+        """Reject `raw` exactly as `parse` would (same errors) and return how many alerts
+        `parse` makes of it, doing as little of the normalization as the source can: the
+        request path checks, the queue's consumer parses. Contract (tests/property): when
+        `check` returns n, `parse` returns n alerts and raises nothing."""
+        ...
+
 
 def _to_utc(value: datetime) -> datetime:
     # A valid offset can push year 1 or 9999 out of datetime's range once moved to UTC.
@@ -70,17 +78,29 @@ UtcTimestamp = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 """A wire timestamp: RFC 3339 with a zone (0-9 fractional digits), converted to UTC."""
 
 
-def run_parser(source: Source, raw: RawWebhook) -> list[Alert]:
-    """`source.parse(raw)`, with one guarantee more: a value that passed the wire model but not
-    the normalized `Alert` (a parser bug, or a vendor quirk not yet handled) is a 422 that says
-    so, never a 500. The HTTP layer and the CLI both parse through here.
-    """
+@contextmanager
+def _invalid_alert_is_a_422() -> Iterator[None]:
+    """A value that passed the wire model but not the normalized `Alert` (a parser bug, or a
+    vendor quirk not yet handled) is a 422 that says so, never a 500."""
     try:
-        return source.parse(raw)
+        yield
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(part) for part in first["loc"])
         raise ParseError("$", f"cannot normalize this alert ({where}: {first['msg']})") from None
+
+
+def run_parser(source: Source, raw: RawWebhook) -> list[Alert]:
+    """`source.parse(raw)`, where an invalid `Alert` is a 422. The queue's consumer and the CLI
+    parse through here."""
+    with _invalid_alert_is_a_422():
+        return source.parse(raw)
+
+
+def run_check(source: Source, raw: RawWebhook) -> int:
+    """`source.check(raw)`, with the same guarantee: what the HTTP layer runs."""
+    with _invalid_alert_is_a_422():
+        return source.check(raw)
 
 
 def json_path(loc: tuple[int | str, ...]) -> str:

@@ -111,6 +111,9 @@ class SplunkSource:
     default_auto_resolve_after: timedelta | None = timedelta(hours=1)
     name = "splunk"
 
+    def check(self, raw: RawWebhook) -> int:
+        return len(self.parse(raw))  # one alert per body, or few: no cheaper check worth it
+
     def parse(self, raw: RawWebhook) -> list[Alert]:
         body = decode(_Body, raw.body)
         result: Result = body.result or {}

@@ -6,7 +6,7 @@ default, and `redis.py`, for production. Callers depend on these Protocols only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -15,12 +15,20 @@ from incidentd.correlate.dedup import AlertState
 from incidentd.correlate.grouping import Group, GroupState
 from incidentd.correlate.silences import Silence
 from incidentd.engine import Changes, Decision, EngineState
+from incidentd.ingest.source import RawWebhook
 from incidentd.model import Alert
+
+Parse = Callable[[RawWebhook], list[Alert]]
+"""What a queue runs on each entry it hands out (`incidentd.ingest.registry.parse_webhook`)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Queued:
-    """One queue entry: the alerts of one accepted webhook, delivered to one consumer."""
+    """One queue entry: the alerts of one accepted webhook, delivered to one consumer.
+
+    The queue holds the webhook as it was accepted (source, time, options, body) and parses
+    it when it hands the entry out: the request path only checked it (`Source.check`), so
+    the CPU of normalizing is spent by the consumer, not while a sender waits."""
 
     id: str
     alerts: tuple[Alert, ...]
@@ -29,20 +37,23 @@ class Queued:
 
 
 class AlertQueue(Protocol):
-    """A durable, bounded queue of alert batches with consumer-group semantics.
+    """A durable, bounded queue of accepted webhooks with consumer-group semantics.
 
-    - `append` is atomic for the batch: all of it is queued or none of it. It raises
+    - `append` queues one webhook as one entry, whole or not at all. It raises
       `Overloaded` (and writes nothing) when the queue is at its high-water mark or the
       backing store cannot be reached in time.
     - An entry handed out by `read` or `reclaim` stays pending until `ack`; a consumer that
       dies leaves it pending, and `reclaim` hands it to another consumer after `idle_ms`.
+    - `read` and `reclaim` parse each entry; an entry that cannot be parsed (a parser bug, or
+      an entry written by another version) is never handed out and never silently lost: it
+      is set aside (Redis: the dead-letter stream), counted and logged.
     """
 
     async def start(self) -> None:
         """Prepare the backing store (consumer group, scripts, background flusher)."""
         ...
 
-    async def append(self, alerts: Sequence[Alert]) -> str: ...
+    async def append(self, webhook: RawWebhook) -> str: ...
 
     async def read(self, consumer: str, *, count: int, block_ms: int) -> list[Queued]: ...
 

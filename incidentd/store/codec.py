@@ -13,6 +13,7 @@ import orjson
 
 from incidentd.correlate.dedup import AlertState
 from incidentd.correlate.grouping import Group, GroupState, Member
+from incidentd.ingest.source import RawWebhook, SourceOptions
 from incidentd.model import Severity, Status
 
 
@@ -120,3 +121,46 @@ def encode_member(member: Member) -> bytes:
 def decode_member(data: bytes | str) -> Member:
     status, service, silenced, flapping = orjson.loads(data)
     return Member(Status(status), service, silenced, flapping)
+
+
+# -- queue entries ------------------------------------------------------------------------
+
+_ENTRY_VERSION = 1
+
+
+def encode_webhook(raw: RawWebhook) -> bytes:
+    """One queue entry: a one-line JSON header (source, received_at, the source options in
+    force when it was accepted), a newline, then the body exactly as received. The body is
+    not re-encoded (it can be megabytes); the header never holds a raw newline (JSON)."""
+    header = {
+        "v": _ENTRY_VERSION,
+        "source": raw.source,
+        "received_at": raw.received_at,
+        "auto_resolve_after": raw.options.auto_resolve_after,
+        "sender": raw.options.sender,
+    }
+    return orjson.dumps(header, default=_default) + b"\n" + raw.body
+
+
+def decode_webhook(data: bytes) -> RawWebhook:
+    """The webhook of one queue entry; ValueError when the entry is not one (poison)."""
+    head, sep, body = data.partition(b"\n")
+    if not sep:
+        raise ValueError("queue entry has no header line")
+    try:
+        d = orjson.loads(head)
+        if d["v"] != _ENTRY_VERSION:
+            raise ValueError(f"queue entry version {d['v']!r} is not {_ENTRY_VERSION}")
+        ttl = d["auto_resolve_after"]
+        return RawWebhook(
+            source=str(d["source"]),
+            body=body,
+            headers={},
+            received_at=datetime.fromisoformat(d["received_at"]),
+            options=SourceOptions(
+                auto_resolve_after=None if ttl is None else timedelta(seconds=ttl),
+                sender=d["sender"],
+            ),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"queue entry header is malformed: {exc!r}") from None

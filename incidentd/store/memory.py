@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import structlog
+
+from incidentd import metrics
 from incidentd.correlate.silences import Silence, expired
 from incidentd.errors import Overloaded
+from incidentd.ingest.registry import parse_webhook
+from incidentd.ingest.source import RawWebhook
 from incidentd.model import Alert
-from incidentd.store.base import Queued
+from incidentd.store.base import Parse, Queued
+
+log = structlog.get_logger(__name__)
+
+DEAD_KEPT = 1000
+"""Entries that could not be parsed, kept in memory for inspection (the newest)."""
 
 
 @dataclass(slots=True)
@@ -29,23 +39,28 @@ class _Pending:
 
 
 class MemoryQueue:
-    def __init__(self, *, max_depth: int = 100_000, retry_after: float = 5.0) -> None:
+    def __init__(
+        self, *, max_depth: int = 100_000, retry_after: float = 5.0, parse: Parse = parse_webhook
+    ) -> None:
         self._max_depth = max_depth
         self._retry_after = retry_after
+        self._parse = parse
         self._seq = 0
-        self._unread: OrderedDict[str, tuple[Alert, ...]] = OrderedDict()
+        self._unread: OrderedDict[str, RawWebhook] = OrderedDict()
         self._pending: dict[str, _Pending] = {}
         self._arrived = asyncio.Event()
+        self.dead: deque[tuple[str, RawWebhook, str]] = deque(maxlen=DEAD_KEPT)
+        """Entries that could not be parsed: (id, webhook, error)."""
 
     async def start(self) -> None:
         return None
 
-    async def append(self, alerts: Sequence[Alert]) -> str:
+    async def append(self, webhook: RawWebhook) -> str:
         if len(self._unread) + len(self._pending) >= self._max_depth:
             raise Overloaded("alert queue is full", retry_after=self._retry_after)
         self._seq += 1
         entry_id = f"{self._seq}-0"
-        self._unread[entry_id] = tuple(alerts)
+        self._unread[entry_id] = webhook
         self._arrived.set()
         return entry_id
 
@@ -60,10 +75,28 @@ class MemoryQueue:
         out: list[Queued] = []
         now = time.monotonic()
         while self._unread and len(out) < count:
-            entry_id, alerts = self._unread.popitem(last=False)
+            entry_id, webhook = self._unread.popitem(last=False)
+            alerts = self._alerts(entry_id, webhook)
+            if alerts is None:
+                continue
             self._pending[entry_id] = _Pending(consumer, now, alerts, 1)
             out.append(Queued(entry_id, alerts, 1))
         return out
+
+    def _alerts(self, entry_id: str, webhook: RawWebhook) -> tuple[Alert, ...] | None:
+        try:
+            return tuple(self._parse(webhook))
+        except Exception as exc:  # a parser bug must not stop the queue: set the entry aside
+            self.dead.append((entry_id, webhook, repr(exc)[:1000]))
+            metrics.QUEUE_DEAD_LETTERED.inc()
+            log.exception(
+                "queue.entry_dead_lettered",
+                entry=entry_id,
+                source=webhook.source,
+                error=type(exc).__name__,
+                size=len(webhook.body),
+            )
+            return None
 
     async def ack(self, ids: Sequence[str]) -> None:
         for entry_id in ids:

@@ -1,8 +1,9 @@
 """The production alert queue: one Redis Stream and one consumer group, fed by group commit.
 
-Each accepted webhook is ONE stream entry whose field `alerts` holds the whole batch
-(`ALERT_BATCH`), so a batch is queued whole or not at all. Appends are group-committed:
-callers put their encoded batch in a bounded buffer; one owned flusher task sends everything
+Each accepted webhook is ONE stream entry whose field `webhook` holds it as accepted
+(`codec.encode_webhook`: a header line, then the body as received), so a webhook is queued
+whole or not at all; `read` and `reclaim` parse it into alerts. Appends are group-committed:
+callers put their encoded entry in a bounded buffer; one owned flusher task sends everything
 waiting in one pipeline, then starts the next flush as soon as that one returned (no timer: an
 idle queue sends the first append at once). The pipeline holds one EVALSHA of `append.lua` per
 chunk of up to 128 appends (about 1 MiB), because a script call costs ~10 us in Redis and
@@ -23,9 +24,10 @@ redis-server without persistence the group is gone: `append.lua` recreates it wi
 and `read`/`reclaim` recreate it on NOGROUP; redis-py reconnects and reloads scripts on its own.
 `close()` stops the flusher and closes both clients, which the queue owns.
 
-Poison entries (an entry that does not decode as an alert batch) would otherwise be delivered
-forever: `read` and `reclaim` move them to the dead-letter stream `{prefix}:alerts:dead` (with
-the original id and the error), acknowledge and delete them, and return the rest.
+Poison entries (an entry that does not decode, or whose webhook its parser cannot parse: a
+parser bug, an entry of another version) would otherwise be delivered forever: `read` and
+`reclaim` move them to the dead-letter stream `{prefix}:alerts:dead` (with the original id,
+the error and the entry as it was), acknowledge and delete them, and return the rest.
 """
 
 from __future__ import annotations
@@ -47,13 +49,16 @@ from redis.typing import EncodableT, FieldT, KeyT, StreamIdT
 
 from incidentd import metrics
 from incidentd.errors import Overloaded
-from incidentd.model import ALERT_BATCH, Alert
-from incidentd.store.base import Queued
+from incidentd.ingest.registry import parse_webhook
+from incidentd.ingest.source import RawWebhook
+from incidentd.model import Alert
+from incidentd.store import codec
+from incidentd.store.base import Parse, Queued
 from incidentd.store.keys import Keys
 
 log = structlog.get_logger(__name__)
 
-_FIELD: Final = b"alerts"
+_FIELD: Final = b"webhook"
 _FLUSH_ENTRIES: Final = 1024
 _FLUSH_BYTES: Final = 8 << 20
 """Most appends, and about the most payload bytes, that one flush (one pipeline) carries."""
@@ -67,7 +72,7 @@ _UNAVAILABLE: Final = (RedisError, OSError, TimeoutError)
 
 _Waiter = tuple[bytes, "asyncio.Future[str]"]
 _Entry = tuple[bytes, dict[bytes, bytes] | None]
-_Poison = tuple[bytes, dict[bytes, bytes] | None, ValueError]
+_Poison = tuple[bytes, dict[bytes, bytes] | None, Exception]
 
 
 @cache
@@ -94,12 +99,12 @@ def _is_nogroup(exc: ResponseError) -> bool:
     return str(exc).startswith("NOGROUP")
 
 
-def _decode(fields: dict[bytes, bytes] | None) -> tuple[Alert, ...]:
-    """The alerts of one entry; ValueError (pydantic's ValidationError is one) if it is poison."""
+def _decode(fields: dict[bytes, bytes] | None, parse: Parse) -> tuple[Alert, ...]:
+    """The alerts of one entry; raises (ValueError, ParseError, a parser bug) if it is poison."""
     payload = (fields or {}).get(_FIELD)
     if payload is None:
-        raise ValueError("entry has no 'alerts' field")
-    return tuple(ALERT_BATCH.validate_json(payload))
+        raise ValueError("entry has no 'webhook' field")
+    return tuple(parse(codec.decode_webhook(payload)))
 
 
 def _stream_entries(reply: Any) -> list[_Entry]:
@@ -131,8 +136,10 @@ class RedisQueue:
         retry_after: float = 5.0,
         group: str = "engine",
         max_buffered: int = 10_000,
+        parse: Parse = parse_webhook,
     ) -> None:
         self._client = client
+        self._parse = parse
         self._reader = read_client if read_client is not None else client
         self._keys = Keys(prefix)
         self._stream = self._keys.alerts
@@ -200,13 +207,13 @@ class RedisQueue:
         except _UNAVAILABLE as exc:
             log.warning("queue.unreachable", error=type(exc).__name__)
 
-    async def append(self, alerts: Sequence[Alert]) -> str:
-        """Queue the batch as one entry and return its id; `Overloaded` when it cannot."""
+    async def append(self, webhook: RawWebhook) -> str:
+        """Queue the webhook as one entry and return its id; `Overloaded` when it cannot."""
         if self._flusher is None:
             raise RuntimeError("RedisQueue.start() was not awaited")
         if self._closed:
             raise Overloaded("alert queue is closing", retry_after=self._retry_after)
-        payload = ALERT_BATCH.dump_json(list(alerts))
+        payload = codec.encode_webhook(webhook)
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         try:
             self._buffer.put_nowait((payload, fut))
@@ -393,8 +400,8 @@ class RedisQueue:
         poison: list[_Poison] = []
         for (entry_id, fields), n in zip(entries, deliveries, strict=True):
             try:
-                out.append(Queued(entry_id.decode(), _decode(fields), n))
-            except ValueError as exc:
+                out.append(Queued(entry_id.decode(), _decode(fields, self._parse), n))
+            except Exception as exc:  # noqa: BLE001 (poison, whatever the parser raised)
                 poison.append((entry_id, fields, exc))
         if poison:
             await self._bury(poison)
@@ -408,8 +415,8 @@ class RedisQueue:
                 payload = (fields or {}).get(_FIELD, b"")
                 record: dict[FieldT, EncodableT] = {
                     "id": entry_id,
-                    "error": str(exc)[:1000],
-                    "alerts": payload,
+                    "error": repr(exc)[:1000],
+                    "webhook": payload,
                 }
                 pipe.xadd(self._keys.alerts_dead, record, maxlen=_DEAD_MAXLEN, approximate=True)
             pipe.xack(self._stream, self._group, *ids)

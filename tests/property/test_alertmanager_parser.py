@@ -31,16 +31,25 @@ FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 
 def run(data: bytes) -> list[Alert] | InputError:
-    """Parse; an InputError is returned, any other exception fails the test."""
+    """Parse; an InputError is returned, any other exception fails the test. `check` (what
+    the request path runs) must agree: the same error, or the number of alerts `parse` makes,
+    since the queue's consumer parses what the request path accepted."""
     raw = RawWebhook("alertmanager", data, {}, RECEIVED_AT, SourceOptions())
+    try:
+        checked: int | InputError = SOURCE.check(raw)
+    except InputError as exc:
+        checked = exc
     try:
         alerts = SOURCE.parse(raw)
     except InputError as exc:
         error = exc
     else:
         assert ALERT_BATCH.validate_json(ALERT_BATCH.dump_json(alerts)) == alerts
+        assert checked == len(alerts)
         return alerts
     assert error.status in (400, 422)
+    assert isinstance(checked, InputError)
+    assert (checked.status, checked.message) == (error.status, error.message)
     return error
 
 

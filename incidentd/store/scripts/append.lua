@@ -1,13 +1,13 @@
--- Append webhook batches to the queue stream, one entry each, refusing those past the mark.
+-- Append accepted webhooks to the queue stream, one entry each, refusing those past the mark.
 --
 -- KEYS[1]     the alert stream
 -- ARGV[1]     high-water mark: the most entries (unread plus pending) the stream may hold
 -- ARGV[2]     consumer group name
--- ARGV[3..n]  encoded batches (ALERT_BATCH.dump_json), each stored as one entry in its one
---             field "alerts"
+-- ARGV[3..n]  encoded webhooks (codec.encode_webhook), each stored as one entry in its one
+--             field "webhook"
 --
--- Returns one outcome per batch, in order: the new entry id; false (nil to the client) when
--- the queue is full, so nothing was written for that batch; or the error of its XADD.
+-- Returns one outcome per webhook, in order: the new entry id; false (nil to the client) when
+-- the queue is full, so nothing was written for that webhook; or the error of its XADD.
 -- Acknowledged entries are deleted, so XLEN is the unacked depth. When the stream does not
 -- exist (first start, or a restart without persistence) the consumer group is created with
 -- it, at id 0, so that no entry is ever appended to a stream that has no group to deliver it.
@@ -21,7 +21,7 @@ for i = 3, #ARGV do
   if depth >= limit then
     outcomes[i - 2] = false
   else
-    local id = redis.pcall('XADD', KEYS[1], '*', 'alerts', ARGV[i])
+    local id = redis.pcall('XADD', KEYS[1], '*', 'webhook', ARGV[i])
     if type(id) == 'string' then
       depth = depth + 1
     end
