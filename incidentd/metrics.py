@@ -38,7 +38,11 @@ QUEUE_DEPTH = Gauge(
 )
 QUEUE_DEAD_LETTERED = Counter(
     "incidentd_queue_dead_lettered_total",
-    "Queue entries that could not be decoded and were moved to the dead-letter stream.",
+    "Queue entries that could not be decoded or parsed, set aside (Redis: dead-letter stream).",
+)
+HTTP_INTERNAL_ERRORS = Counter(
+    "incidentd_http_internal_errors_total",
+    "Requests answered 500 (an unexpected exception, logged with its traceback): a bug.",
 )
 CONFIG_RELOADS = Counter(
     "incidentd_config_reloads_total",

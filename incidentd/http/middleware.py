@@ -13,6 +13,7 @@ import orjson
 import structlog
 from aiohttp import web
 
+from incidentd import metrics
 from incidentd.errors import InputError, Overloaded, WrongShape
 from incidentd.http.deps import DEPS
 
@@ -72,5 +73,6 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
         )
     except Exception:
+        metrics.HTTP_INTERNAL_ERRORS.inc()
         log.exception("http.unhandled", path=request.path, method=request.method)
         return json_response(500, {"status": "error", "reason": "internal_error"})

@@ -11,6 +11,7 @@ times what checking does, and a sender waits on this path, not on the consumer's
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from typing import Any
@@ -24,6 +25,7 @@ from incidentd.errors import (
     BodyTooLarge,
     IncidentdError,
     InputError,
+    NotJSON,
     Overloaded,
     UnknownSource,
     UnsupportedMediaType,
@@ -60,9 +62,16 @@ def _check_content_type(request: web.Request) -> None:
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise BodyTooLarge(f"body of {request.content_length} bytes exceeds the {limit}-byte limit")
-    chunks: list[bytes] = []
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            raise BodyTooLarge(f"body of {length} bytes exceeds the {limit}-byte limit")
+        try:  # one await for the usual request (a body of known length)
+            return await request.content.readexactly(length)
+        except asyncio.IncompleteReadError as exc:
+            got = len(exc.partial)
+            raise NotJSON(f"body ended after {got} of its {length} bytes") from None
+    chunks: list[bytes] = []  # chunked transfer encoding: read and bound as it comes
     size = 0
     while chunk := await request.content.read(_READ_CHUNK):
         size += len(chunk)

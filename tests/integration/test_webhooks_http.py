@@ -6,6 +6,7 @@ config directory written per test, so that auth and limits are exercised as conf
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -18,6 +19,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from incidentd import metrics
 from incidentd.clock import ManualClock
 from incidentd.http.app import make_app
 from incidentd.http.deps import DEPS, Deps
@@ -124,6 +126,41 @@ async def test_oversized_body_is_413_with_or_without_content_length(make: Make) 
     response = await client.post("/webhooks/generic", data=chunks(), headers=JSON)
     assert response.status == 413
     assert await queue.depth() == 0
+
+
+def _webhooks(source: str, outcome: str) -> float:
+    return metrics.WEBHOOKS.labels(source, outcome)._value.get()  # type: ignore[no-any-return]
+
+
+def _internal_errors() -> float:
+    return metrics.HTTP_INTERNAL_ERRORS._value.get()  # type: ignore[no-any-return]
+
+
+async def test_a_body_cut_short_of_its_content_length_is_400_and_queues_nothing(
+    make: Make,
+) -> None:
+    """A sender that dies mid-body (half-closes after part of what Content-Length announced)."""
+    client, queue = await make()
+    accepted_before = _webhooks("generic", "accepted")
+    errors_before = _internal_errors()
+    assert client.server.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+    head = (
+        "POST /webhooks/generic HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(ONE_ALERT) + 20}\r\n\r\n"
+    )
+    writer.write(head.encode() + ONE_ALERT)
+    await writer.drain()
+    writer.write_eof()
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    # aiohttp cancels the handler of a connection whose peer ended the body early: no answer
+    # can reach it. What matters: nothing was queued, and it was not an internal error.
+    assert answer == b""
+    await asyncio.sleep(0.05)
+    assert await queue.depth() == 0
+    assert _webhooks("generic", "accepted") == accepted_before
+    assert _internal_errors() == errors_before
 
 
 async def test_per_source_body_limit_overrides_the_global_one(make: Make) -> None:
