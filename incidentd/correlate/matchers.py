@@ -12,8 +12,8 @@ Pure: no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 
@@ -40,30 +40,51 @@ class Matcher:
     op: Op
     value: str
     pattern: re.Pattern[str] | None = None
+    _label: str | None = field(default=None, init=False, compare=False, repr=False)
+    """The label this matcher reads, or None when it reads a field: decided once, here, since
+    matchers run several times per alert (rules, selectors, silences)."""
+    _test: Callable[[str], bool] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        label = None
+        if self.name.startswith("labels."):
+            label = self.name[7:]
+        elif self.name not in FIELDS:
+            label = self.name
+        object.__setattr__(self, "_label", label)
+        object.__setattr__(self, "_test", self._tester())
+
+    def _tester(self) -> Callable[[str], bool]:
+        if self.op == "=":
+            return self.value.__eq__
+        if self.op == "!=":
+            return self.value.__ne__
+        if self.pattern is None:
+            raise ValueError(f"a {self.op} matcher needs a compiled pattern")
+        fullmatch = self.pattern.fullmatch
+        if self.op == "=~":
+            return lambda value: fullmatch(value) is not None
+        return lambda value: fullmatch(value) is None
 
     def value_of(self, alert: Subject, service: str | object | None = _SENDERS) -> str:
         """The value this matcher looks at. `service`, when given, is the impact-map service
         the alert belongs to, which then stands for the `service` field (rules and silences
         see where the alert landed on the map, not only what its sender called it)."""
-        if self.name.startswith("labels."):
-            return alert.labels.get(self.name[7:], "")
-        if self.name == "service" and service is not _SENDERS:
+        label = self._label
+        if label is not None:
+            return alert.labels.get(label, "")
+        if service is not _SENDERS and self.name == "service":
             return str(service or "")
-        if self.name in FIELDS:
-            return str(getattr(alert, self.name) or "")
-        return alert.labels.get(self.name, "")
+        return str(getattr(alert, self.name) or "")
 
     def matches(self, alert: Subject, service: str | object | None = _SENDERS) -> bool:
-        return self.matches_value(self.value_of(alert, service))
+        label = self._label
+        if label is not None:  # the common case, inlined: this runs for every alert
+            return self._test(alert.labels.get(label, ""))
+        return self._test(self.value_of(alert, service))
 
     def matches_value(self, value: str) -> bool:
-        if self.op == "=":
-            return value == self.value
-        if self.op == "!=":
-            return value != self.value
-        assert self.pattern is not None  # noqa: S101 (parse() sets it for regex ops)
-        found = self.pattern.fullmatch(value) is not None
-        return found if self.op == "=~" else not found
+        return self._test(value)
 
     def __str__(self) -> str:
         escaped = self.value.replace("\\", "\\\\").replace('"', '\\"')
