@@ -59,6 +59,14 @@ class UnsupportedMediaType(InputError):
     reason = "unsupported_media_type"
 
 
+class InvalidTransition(InputError):
+    """An incident cannot make this change (a resolved incident acknowledged, automation
+    changing a status a person decided): 409."""
+
+    status = 409
+    reason = "invalid_transition"
+
+
 class Overloaded(IncidentdError):
     """We cannot take the work now, nothing was written: 503 with Retry-After.
 

@@ -1,4 +1,5 @@
-"""The shared vocabulary of every stage: the normalized `Alert`, its `Status` and `Severity`.
+"""The shared vocabulary of every stage: the normalized `Alert`, its `Status` and `Severity`,
+and the `Priority` of an incident.
 
 An `Alert` is what a source parser produces and what crosses the durable queue, so it is a
 frozen pydantic model with `extra="forbid"`. It holds no behaviour beyond its own invariants.
@@ -52,6 +53,29 @@ class Severity(StrEnum):
         if not isinstance(other, Severity):
             return NotImplemented
         return self.rank >= other.rank
+
+
+class Priority(StrEnum):
+    """Incident priority, P1 (the most urgent) to P5. Serialised by name; compare with `rank`
+    (1 for P1), never with `<` on the strings."""
+
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+    P4 = "P4"
+    P5 = "P5"
+
+    @property
+    def rank(self) -> int:
+        return int(self.value[1])
+
+    def above(self, other: Priority) -> bool:
+        """More urgent than `other` (P1 is above P2)."""
+        return self.rank < other.rank
+
+    def at_least(self, other: Priority) -> bool:
+        """As urgent as `other` or more (P1 and P2 are at least P2)."""
+        return self.rank <= other.rank
 
 
 def _utc(value: datetime) -> datetime:

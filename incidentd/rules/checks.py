@@ -10,8 +10,12 @@ dependency cycle, a capability not declared under `capabilities:`, an alias that
 service's name or alias (case-insensitive: an alert could not be mapped unambiguously).
 Errors (rules.yaml): two rules with one name; a `group_by` entry that is neither a field
 (GROUP_BY_FIELDS) nor a label name (the matcher name syntax, `labels.X` included).
-Warnings: an empty service selector (it takes every alert); a rule after a rule without
-matchers (it never takes an alert); a rule with the same matchers as a rule above it (same);
+Errors (declaration.yaml): a per-service or per-capability policy override naming a service
+or capability that services.yaml does not declare (it would silently never apply).
+Warnings: a priority matrix in which less impact or less urgency gives a more urgent
+priority (allowed, but almost always a slip); an empty service selector (it takes every
+alert); a rule after a rule without matchers (it never takes an alert); a rule with the same
+matchers as a rule above it (same);
 a `service="x"` matcher in rules.yaml or silences.yaml when services.yaml has no service
 named `x` (only when the map has services; rules and silences see the mapped service's name,
 so an alias there never matches).
@@ -28,15 +32,20 @@ from incidentd.correlate.matchers import FIELDS, Matcher
 from incidentd.rules.schema import (
     GROUP_BY_FIELDS,
     CorrelationRule,
+    DeclarationFile,
+    ImpactLevel,
+    Matrix,
     RulesFile,
     Service,
     ServicesFile,
     SilencesFile,
+    UrgencyLevel,
 )
 
 SERVICES = "services.yaml"
 RULES = "rules.yaml"
 SILENCES = "silences.yaml"
+DECLARATION = "declaration.yaml"
 _LABEL = re.compile(r"^(labels\.)?[A-Za-z_][A-Za-z0-9_.\-/]*$")
 """A label name as a matcher may write it."""
 
@@ -47,9 +56,17 @@ class Problem:
     loc: tuple[str | int, ...]
     message: str
     warning: bool = False
+    key: bool = False
+    """The problem is the key at `loc` itself (a name), not its value: report the key's line."""
 
 
-def validate(services: ServicesFile, rules: RulesFile, silences: SilencesFile) -> list[Problem]:
+def validate(
+    services: ServicesFile,
+    rules: RulesFile,
+    silences: SilencesFile,
+    *,
+    declaration: DeclarationFile | None = None,
+) -> list[Problem]:
     problems = [
         *_dependencies(services.services),
         *_cycles(services.services),
@@ -66,6 +83,9 @@ def validate(services: ServicesFile, rules: RulesFile, silences: SilencesFile) -
         problems += _service_matchers(RULES, "rules", [r.match for r in rules.rules], names)
         silence_matchers = [s.match for s in silences.silences]
         problems += _service_matchers(SILENCES, "silences", silence_matchers, names)
+    if declaration is not None:
+        problems += _policy_overrides(services, declaration)
+        problems += _matrix_order(declaration.scoring.matrix)
     return problems
 
 
@@ -273,3 +293,60 @@ def _service_matchers(
                 message += f' (write service="{names[named.casefold()]}": rules and silences '
                 message += "see the name of the service the alert was mapped to)"
             yield Problem(file, (key, i, "match", j), message, warning=True)
+
+
+# --- declaration.yaml ------------------------------------------------------------------------
+
+
+def _policy_overrides(services: ServicesFile, declaration: DeclarationFile) -> Iterator[Problem]:
+    """An override keyed by a name the map does not know would never apply, silently."""
+    policy = declaration.policy
+    aliases = {a.casefold(): n for n, s in services.services.items() for a in s.aliases}
+    for name in policy.services:
+        if name in services.services:
+            continue
+        hint = _did_you_mean(name, list(services.services))
+        if name.casefold() in aliases:
+            hint = f" (an alias: write {aliases[name.casefold()]!r})"
+        yield Problem(
+            DECLARATION,
+            ("policy", "services", name),
+            f"policy override for {name!r}: no service named {name!r} in {SERVICES}{hint}",
+            key=True,
+        )
+    for name in policy.capabilities:
+        if name in services.capabilities:
+            continue
+        hint = _did_you_mean(name, list(services.capabilities))
+        yield Problem(
+            DECLARATION,
+            ("policy", "capabilities", name),
+            f"policy override for {name!r}: no capability named {name!r} under capabilities: "
+            f"in {SERVICES}{hint}",
+            key=True,
+        )
+
+
+def _matrix_order(matrix: Matrix) -> Iterator[Problem]:
+    """Less impact (a row further down) or less urgency (a column further right) should never
+    give a more urgent priority; reported once at each cell that does."""
+    impacts = list(ImpactLevel)
+    urgencies = list(UrgencyLevel)
+    for i, impact in enumerate(impacts):
+        for j, urgency in enumerate(urgencies):
+            cell = matrix.priority(impact, urgency)
+            neighbours = [(impacts[i - 1], urgency)] if i else []
+            neighbours += [(impact, urgencies[j - 1])] if j else []
+            calmer = [
+                f"{more_impact} x {more_urgency} ({found})"
+                for more_impact, more_urgency in neighbours
+                if cell.above(found := matrix.priority(more_impact, more_urgency))
+            ]
+            if calmer:
+                yield Problem(
+                    DECLARATION,
+                    ("scoring", "matrix", impact.value, urgency.value),
+                    f"matrix: {impact} impact x {urgency} urgency is {cell}, more urgent than "
+                    + " and ".join(calmer),
+                    warning=True,
+                )

@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,7 +20,13 @@ from pydantic import BaseModel, ValidationError
 
 from incidentd.errors import ConfigInvalid, RulesError
 from incidentd.rules import checks
-from incidentd.rules.schema import RulesFile, ServicesFile, SilencesFile, SourcesFile
+from incidentd.rules.schema import (
+    DeclarationFile,
+    RulesFile,
+    ServicesFile,
+    SilencesFile,
+    SourcesFile,
+)
 
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """LibYAML's safe loader when PyYAML was built with it (5x faster on big maps)."""
@@ -30,6 +36,7 @@ FILES: dict[str, type[BaseModel]] = {
     "services.yaml": ServicesFile,
     "rules.yaml": RulesFile,
     "silences.yaml": SilencesFile,
+    "declaration.yaml": DeclarationFile,
 }
 """Every file a config directory may hold, with its schema. Missing files take defaults."""
 
@@ -46,6 +53,9 @@ class RuleSet:
     """Content hash of the files it was built from: recorded with every decision."""
     directory: Path | None
     warnings: tuple[str, ...] = ()
+    declaration: DeclarationFile = field(default_factory=DeclarationFile)
+    """Scoring and declaration policy (last, with a default: RuleSets built in code without
+    one get the documented defaults)."""
 
 
 def default_ruleset() -> RuleSet:
@@ -56,6 +66,7 @@ def default_ruleset() -> RuleSet:
         silences=SilencesFile(),
         version="default",
         directory=None,
+        declaration=DeclarationFile(),
     )
 
 
@@ -239,11 +250,15 @@ def load(directory: Path, *, env: Mapping[str, str] | None = None) -> RuleSet:
         silences=cast(SilencesFile, models.get("silences.yaml", SilencesFile())),
         version=files.version,
         directory=directory,
+        declaration=cast(DeclarationFile, models.get("declaration.yaml", DeclarationFile())),
     )
     warnings = _unknown_files(directory)
     problems = []
-    for problem in checks.validate(rules.services, rules.rules, rules.silences):
-        line = line_of(files.nodes.get(problem.file), problem.loc)
+    found = checks.validate(
+        rules.services, rules.rules, rules.silences, declaration=rules.declaration
+    )
+    for problem in found:
+        line = line_of(files.nodes.get(problem.file), problem.loc, key=problem.key)
         if problem.warning:
             warnings.append(f"{problem.file}:{line}: warning: {problem.message}")
         else:

@@ -1,15 +1,19 @@
 """Pydantic models of the configuration files. Strict: unknown keys fail, models are frozen.
 
 `sources.yaml` says which webhook sources are accepted, how each sender authenticates, body
-limits and auto-resolve times. Secrets are written as `{env: NAME}` or `{file: PATH}` (or,
+limits and auto-resolve times. `services.yaml` is the service-impact map, `rules.yaml` the
+correlation rules, `silences.yaml` the silences, `declaration.yaml` the scoring and the
+declaration policy. Secrets are written as `{env: NAME}` or `{file: PATH}` (or,
 discouraged, inline) and resolved by the loader into `SecretStr`, never logged.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from datetime import timedelta
+from enum import StrEnum
 from typing import Annotated, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,6 +31,7 @@ from pydantic import (
 )
 
 from incidentd.correlate import matchers
+from incidentd.model import Priority
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -344,3 +349,280 @@ class SilencesFile(Strict):
     """`silences.yaml`: silences and maintenance windows kept in the config directory."""
 
     silences: tuple[SilenceSpec, ...] = ()
+
+
+# --- declaration.yaml: business-severity scoring and the declaration policy -----------------
+#
+# Every key has a default, so a config directory without declaration.yaml gets the policy
+# documented in docs/declaration.md. Weights are points: the default ones add up to 100.
+
+
+class ImpactLevel(StrEnum):
+    """ITIL impact, most severe first."""
+
+    EXTENSIVE = "extensive"
+    SIGNIFICANT = "significant"
+    MODERATE = "moderate"
+    MINOR = "minor"
+
+
+class UrgencyLevel(StrEnum):
+    """ITIL urgency, most severe first."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+def _not_decreasing(steps: tuple[tuple[str, float], ...]) -> None:
+    """Steps are written most severe first: each must be at least the one below it."""
+    for (upper, high), (lower, low) in itertools.pairwise(steps):
+        if high < low:
+            raise ValueError(f"{upper} ({high:g}) must be at least {lower} ({low:g})")
+
+
+class ImpactSteps(Strict):
+    """Where a measure reaches each impact level (at or above it); below `moderate`: minor."""
+
+    extensive: float = Field(ge=0)
+    significant: float = Field(ge=0)
+    moderate: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ImpactSteps:
+        _not_decreasing(
+            (
+                ("extensive", self.extensive),
+                ("significant", self.significant),
+                ("moderate", self.moderate),
+            )
+        )
+        return self
+
+    def values(self) -> tuple[float, float, float]:
+        return self.extensive, self.significant, self.moderate
+
+
+class UrgencySteps(Strict):
+    """Where a measure reaches each urgency level (at or above it); below `medium`: low."""
+
+    critical: float = Field(ge=0)
+    high: float = Field(ge=0)
+    medium: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UrgencySteps:
+        _not_decreasing((("critical", self.critical), ("high", self.high), ("medium", self.medium)))
+        return self
+
+    def values(self) -> tuple[float, float, float]:
+        return self.critical, self.high, self.medium
+
+
+class DurationSteps(Strict):
+    """How long driving alerts must have fired to reach each urgency level."""
+
+    critical: Duration
+    high: Duration
+    medium: Duration
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DurationSteps:
+        critical, high, medium = self.values()
+        _not_decreasing((("critical", critical), ("high", high), ("medium", medium)))
+        return self
+
+    def values(self) -> tuple[float, float, float]:
+        """In seconds."""
+        return (
+            self.critical.total_seconds(),
+            self.high.total_seconds(),
+            self.medium.total_seconds(),
+        )
+
+
+def _positive_total(weights: Mapping[str, float]) -> None:
+    if not sum(weights.values()) > 0:
+        raise ValueError("at least one weight must be above 0")
+
+
+class ImpactWeights(Strict):
+    """Points each impact factor adds at its highest value (scaled so the total is 100)."""
+
+    criticality: float = Field(default=30, ge=0)
+    blast_radius: float = Field(default=15, ge=0)
+    customer_facing: float = Field(default=15, ge=0)
+    users: float = Field(default=15, ge=0)
+    revenue: float = Field(default=15, ge=0)
+    capabilities: float = Field(default=10, ge=0)
+
+    @model_validator(mode="after")
+    def _some(self) -> ImpactWeights:
+        _positive_total(self.model_dump())
+        return self
+
+
+class UrgencyWeights(Strict):
+    """Points each urgency factor adds at its highest value (scaled so the total is 100);
+    `flapping` is taken off, in proportion to the share of firing alerts that flap."""
+
+    severity: float = Field(default=40, ge=0)
+    signals: float = Field(default=15, ge=0)
+    hosts: float = Field(default=10, ge=0)
+    regions: float = Field(default=10, ge=0)
+    duration: float = Field(default=10, ge=0)
+    growth: float = Field(default=15, ge=0)
+    flapping: float = Field(default=15, ge=0)
+
+    @model_validator(mode="after")
+    def _some(self) -> UrgencyWeights:
+        _positive_total(self.model_dump(exclude={"flapping"}))
+        return self
+
+
+class CriticalityWeights(Strict):
+    """How much of a criticality factor's points a service of each criticality earns."""
+
+    critical: float = Field(default=1.0, ge=0, le=1)
+    high: float = Field(default=0.6, ge=0, le=1)
+    medium: float = Field(default=0.3, ge=0, le=1)
+    low: float = Field(default=0.1, ge=0, le=1)
+
+
+class SeverityWeights(Strict):
+    """How much of the severity factor's points the most severe driving alert earns."""
+
+    critical: float = Field(default=1.0, ge=0, le=1)
+    error: float = Field(default=0.7, ge=0, le=1)
+    warning: float = Field(default=0.35, ge=0, le=1)
+    info: float = Field(default=0.1, ge=0, le=1)
+
+
+class ImpactSpec(Strict):
+    weights: ImpactWeights = ImpactWeights()
+    criticality: CriticalityWeights = CriticalityWeights()
+    users_per_minute: ImpactSteps = ImpactSteps(extensive=5000, significant=1000, moderate=100)
+    revenue_per_minute: ImpactSteps = ImpactSteps(extensive=2000, significant=500, moderate=50)
+    capabilities: ImpactSteps = ImpactSteps(extensive=3, significant=2, moderate=1)
+    levels: ImpactSteps = ImpactSteps(extensive=70, significant=45, moderate=20)
+    """Impact points (0-100) from which each impact level starts."""
+
+
+class UrgencySpec(Strict):
+    weights: UrgencyWeights = UrgencyWeights()
+    severity: SeverityWeights = SeverityWeights()
+    signals: UrgencySteps = UrgencySteps(critical=10, high=5, medium=2)
+    hosts: UrgencySteps = UrgencySteps(critical=10, high=3, medium=2)
+    regions: UrgencySteps = UrgencySteps(critical=3, high=2, medium=2)
+    duration: DurationSteps = DurationSteps(
+        critical=timedelta(hours=1), high=timedelta(minutes=15), medium=timedelta(minutes=5)
+    )
+    growth: UrgencySteps = UrgencySteps(critical=4, high=2, medium=1)
+    """Alerts first seen within `growth_window`, divided by those seen before it."""
+    growth_window: Duration = timedelta(minutes=5)
+    levels: UrgencySteps = UrgencySteps(critical=75, high=45, medium=20)
+    """Urgency points (0-100) from which each urgency level starts."""
+
+
+class MatrixRow(Strict):
+    """The priorities of one impact level, per urgency level. Every cell is required."""
+
+    critical: Priority
+    high: Priority
+    medium: Priority
+    low: Priority
+
+
+class Matrix(Strict):
+    """Impact x urgency -> priority, in the ITIL manner. Every row is required: a matrix
+    that is written at all is written whole."""
+
+    extensive: MatrixRow
+    significant: MatrixRow
+    moderate: MatrixRow
+    minor: MatrixRow
+
+    def priority(self, impact: ImpactLevel, urgency: UrgencyLevel) -> Priority:
+        row: MatrixRow = getattr(self, impact.value)
+        found: Priority = getattr(row, urgency.value)
+        return found
+
+
+P = Priority
+DEFAULT_MATRIX = Matrix(
+    extensive=MatrixRow(critical=P.P1, high=P.P1, medium=P.P2, low=P.P3),
+    significant=MatrixRow(critical=P.P1, high=P.P2, medium=P.P3, low=P.P4),
+    moderate=MatrixRow(critical=P.P2, high=P.P3, medium=P.P4, low=P.P5),
+    minor=MatrixRow(critical=P.P3, high=P.P4, medium=P.P5, low=P.P5),
+)
+
+
+class ScoringSpec(Strict):
+    """`scoring:`: how a group's impact, urgency, score and priority are computed."""
+
+    impact_share: float = Field(default=0.6, ge=0, le=1)
+    """Share of impact in the 0-100 score (urgency has the rest)."""
+    impact: ImpactSpec = ImpactSpec()
+    urgency: UrgencySpec = UrgencySpec()
+    matrix: Matrix = DEFAULT_MATRIX
+    host_labels: tuple[str, ...] = ("host", "hostname", "instance", "node")
+    """Labels naming an alert's host, first present wins (`instance` loses its `:port`)."""
+    region_labels: tuple[str, ...] = ("region", "zone")
+    """Labels naming an alert's region, first present wins."""
+
+
+class PolicyOverride(Strict):
+    """A stricter or looser policy for one service or capability (unset keys: the default)."""
+
+    declare_at: Priority | None = None
+    min_signals: int | None = Field(default=None, ge=1)
+    sustain: Duration | None = None
+
+
+class StormSpec(Strict):
+    """Above `alerts_per_minute` (new or re-firing alerts, averaged over `window`), groups
+    that would be declared and fit no open incident join one alert-storm incident."""
+
+    enabled: bool = True
+    alerts_per_minute: float = Field(default=100, gt=0)
+    window: Duration = timedelta(minutes=5)
+    priority: Priority = Priority.P2
+    """The storm incident's priority at least (an absorbed group can raise it)."""
+
+
+class JoinSpec(Strict):
+    """When a group that is not yet part of an incident joins an open one."""
+
+    same_root_cause: bool = True
+    within_blast_radius: bool = True
+    """A root cause of one lies in the blast radius of the other (one failure causes the
+    other). Not a mere overlap: nearly every blast radius reaches the storefront."""
+
+
+class AutoResolveSpec(Strict):
+    enabled: bool = True
+    quiet_period: Duration = timedelta(minutes=15)
+    status: Literal["mitigated", "resolved"] = "mitigated"
+
+
+class PolicySpec(Strict):
+    """`policy:`: when a scored group becomes a major incident, and what happens next."""
+
+    declare_at: Priority = Priority.P2
+    min_signals: int = Field(default=1, ge=1)
+    """Distinct driving alerts a group needs to be declared."""
+    sustain: Duration = timedelta(0)
+    cool_down: Duration = timedelta(minutes=30)
+    storm: StormSpec = StormSpec()
+    join: JoinSpec = JoinSpec()
+    auto_resolve: AutoResolveSpec = AutoResolveSpec()
+    services: dict[str, PolicyOverride] = Field(default_factory=dict)
+    capabilities: dict[str, PolicyOverride] = Field(default_factory=dict)
+
+
+class DeclarationFile(Strict):
+    """`declaration.yaml`."""
+
+    scoring: ScoringSpec = ScoringSpec()
+    policy: PolicySpec = PolicySpec()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from incidentd.rules.checks import Problem, validate
-from incidentd.rules.schema import RulesFile, ServicesFile, SilencesFile
+from incidentd.rules.schema import DeclarationFile, RulesFile, ServicesFile, SilencesFile
 
 
 def services(spec: dict[str, Any], capabilities: dict[str, Any] | None = None) -> ServicesFile:
@@ -32,8 +32,18 @@ def check(
     map_: ServicesFile | None = None,
     rules_: RulesFile | None = None,
     silences_: SilencesFile | None = None,
+    declaration: DeclarationFile | None = None,
 ) -> list[Problem]:
-    return validate(map_ or ServicesFile(), rules_ or RulesFile(), silences_ or SilencesFile())
+    return validate(
+        map_ or ServicesFile(),
+        rules_ or RulesFile(),
+        silences_ or SilencesFile(),
+        declaration=declaration,
+    )
+
+
+def declaration(spec: dict[str, Any]) -> DeclarationFile:
+    return DeclarationFile.model_validate(spec)
 
 
 def messages(problems: list[Problem]) -> list[str]:
@@ -333,3 +343,76 @@ def test_only_non_empty_service_equality_is_checked() -> None:
 
 def test_service_matchers_are_not_checked_without_a_map() -> None:
     assert check(rules_=rules({"name": "r", "match": ['service="anything"']})) == []
+
+
+# --- declaration.yaml ------------------------------------------------------------------------
+
+SHOP = services(
+    {"checkout": {"capabilities": ["checkout"]}, "orders-db": {"aliases": ["pg-orders"]}},
+    {"checkout": {"revenue_per_minute": 5000}},
+)
+
+
+def test_overrides_of_known_services_and_capabilities_and_the_default_matrix_pass() -> None:
+    spec = declaration(
+        {
+            "policy": {
+                "services": {"orders-db": {"declare_at": "P3"}},
+                "capabilities": {"checkout": {"sustain": "0s"}},
+            }
+        }
+    )
+    assert check(SHOP, declaration=spec) == []
+    assert check(SHOP, declaration=DeclarationFile()) == []
+
+
+def test_override_for_an_unknown_service_is_an_error_at_its_name() -> None:
+    spec = declaration({"policy": {"services": {"order-db": {}, "pg-orders": {"sustain": 0}}}})
+    assert check(SHOP, declaration=spec) == [
+        Problem(
+            "declaration.yaml",
+            ("policy", "services", "order-db"),
+            "policy override for 'order-db': no service named 'order-db' in services.yaml "
+            "(did you mean 'orders-db'?)",
+            key=True,
+        ),
+        Problem(
+            "declaration.yaml",
+            ("policy", "services", "pg-orders"),
+            "policy override for 'pg-orders': no service named 'pg-orders' in services.yaml "
+            "(an alias: write 'orders-db')",
+            key=True,
+        ),
+    ]
+
+
+def test_override_for_an_unknown_capability_is_an_error_even_without_a_map() -> None:
+    spec = declaration({"policy": {"capabilities": {"checkout": {"min_signals": 2}}}})
+    assert check(declaration=spec) == [
+        Problem(
+            "declaration.yaml",
+            ("policy", "capabilities", "checkout"),
+            "policy override for 'checkout': no capability named 'checkout' under "
+            "capabilities: in services.yaml",
+            key=True,
+        )
+    ]
+
+
+def test_a_matrix_cell_more_urgent_than_a_calmer_neighbour_is_a_warning() -> None:
+    rows = {
+        "extensive": {"critical": "P1", "high": "P1", "medium": "P2", "low": "P3"},
+        "significant": {"critical": "P1", "high": "P2", "medium": "P3", "low": "P2"},
+        "moderate": {"critical": "P2", "high": "P3", "medium": "P4", "low": "P5"},
+        "minor": {"critical": "P3", "high": "P4", "medium": "P5", "low": "P5"},
+    }
+    problems = check(declaration=declaration({"scoring": {"matrix": rows}}))
+    assert problems == [
+        Problem(
+            "declaration.yaml",
+            ("scoring", "matrix", "significant", "low"),
+            "matrix: significant impact x low urgency is P2, more urgent than extensive x low "
+            "(P3) and significant x medium (P3)",
+            warning=True,
+        )
+    ]

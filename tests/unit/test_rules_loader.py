@@ -16,7 +16,9 @@ import pytest
 
 from incidentd.cli import main
 from incidentd.errors import ConfigInvalid
-from incidentd.rules.loader import load
+from incidentd.model import Priority
+from incidentd.rules.loader import default_ruleset, load
+from incidentd.rules.schema import DeclarationFile
 
 CASES = Path(__file__).resolve().parent.parent / "rules_cases"
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example"
@@ -110,7 +112,7 @@ def test_unknown_yaml_file_is_a_warning_not_an_error(tmp_path: Path) -> None:
     (tmp_path / "servises.yaml").write_text("a: 1\n")
     assert load(tmp_path, env={}).warnings == (
         "servises.yaml: not a file incidentd reads "
-        "(known: sources.yaml, services.yaml, rules.yaml, silences.yaml)",
+        "(known: sources.yaml, services.yaml, rules.yaml, silences.yaml, declaration.yaml)",
     )
 
 
@@ -127,3 +129,41 @@ def test_auto_resolve_after_default_override_and_switch_off(tmp_path: Path) -> N
     assert sources.source("datadog").ttl(default) is None
     assert sources.source("generic").ttl(default) is None
     assert sources.source("grafana").ttl(default) == default
+
+
+# --- declaration.yaml ------------------------------------------------------------------------
+
+
+def test_without_declaration_yaml_the_documented_defaults_apply(tmp_path: Path) -> None:
+    (tmp_path / "sources.yaml").write_text("max_body_bytes: 1000\n")
+    assert load(tmp_path, env={}).declaration == DeclarationFile()
+    assert default_ruleset().declaration == DeclarationFile()
+
+
+def test_a_partial_declaration_keeps_every_other_default(tmp_path: Path) -> None:
+    (tmp_path / "declaration.yaml").write_text("policy:\n  declare_at: P3\n")
+    spec = load(tmp_path, env={}).declaration
+    assert spec.policy.declare_at is Priority.P3
+    assert spec.scoring == DeclarationFile().scoring
+    assert spec.policy.cool_down == DeclarationFile().policy.cool_down
+
+
+def test_example_declaration_is_the_defaults_but_where_it_says_example() -> None:
+    """config/example/declaration.yaml documents the defaults: keep it true."""
+    example = load(EXAMPLE, env={}).declaration.model_dump()
+    defaults = DeclarationFile().model_dump()
+    examples = ("sustain", "services", "capabilities")
+    assert example["scoring"] == defaults["scoring"]
+    for key in examples:
+        assert example["policy"][key] != defaults["policy"][key]
+        example["policy"][key] = defaults["policy"][key]
+    assert example == defaults
+    text = (EXAMPLE / "declaration.yaml").read_text()
+    assert text.count("# example") == len(examples)
+
+
+def test_declaration_yaml_is_part_of_the_version(tmp_path: Path) -> None:
+    (tmp_path / "declaration.yaml").write_text("policy: {declare_at: P2}\n")
+    first = load(tmp_path, env={}).version
+    (tmp_path / "declaration.yaml").write_text("policy: {declare_at: P3}\n")
+    assert load(tmp_path, env={}).version != first

@@ -1,0 +1,521 @@
+"""The incident record and the pure transitions between its states.
+
+An `Incident` is a frozen value. Every change is a function that returns a `Transition`: the
+new record and the timeline entries (timeline.py) the change appends, numbered on from
+`timeline_size`, so that the store can append them idempotently (a replayed transition
+carries the same numbers) and in order. The timeline lives beside the record, append-only, so
+that attaching one more alert never rewrites the entries before it.
+
+Status: declared -> acknowledged -> mitigated -> resolved, skipping allowed; a mitigated
+incident may go back to acknowledged (the fix did not hold); nothing leaves resolved except
+`reopen`. A status a person decides (mitigated, resolved, a reopen) belongs to people from
+then on: automation (the `ENGINE` actor) never changes it again, auto-resolve included.
+Acknowledging does not take that ownership: it says someone is on it, not how it ends.
+
+`to_dict` / `from_dict` are the lossless storage form (JSON-native values); `view` is what the
+API shows. Nothing here reads the clock or does I/O: time is `now=`, and incident numbers
+come from the store's counter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from incidentd.declare.scoring import GroupFacts, Score, Signal
+from incidentd.declare.timeline import (
+    ENGINE,
+    Actor,
+    Details,
+    EntryKind,
+    Event,
+    TimelineEntry,
+    entry_to_dict,
+)
+from incidentd.errors import InputError, InvalidTransition
+from incidentd.model import OptionalUtcDatetime, Priority, UtcDatetime
+from incidentd.rules.schema import AutoResolveSpec, StormSpec
+
+
+class IncidentStatus(StrEnum):
+    DECLARED = "declared"
+    ACKNOWLEDGED = "acknowledged"
+    MITIGATED = "mitigated"
+    RESOLVED = "resolved"
+
+
+_NEXT: Mapping[IncidentStatus, frozenset[IncidentStatus]] = {
+    IncidentStatus.DECLARED: frozenset(
+        {IncidentStatus.ACKNOWLEDGED, IncidentStatus.MITIGATED, IncidentStatus.RESOLVED}
+    ),
+    IncidentStatus.ACKNOWLEDGED: frozenset({IncidentStatus.MITIGATED, IncidentStatus.RESOLVED}),
+    IncidentStatus.MITIGATED: frozenset({IncidentStatus.ACKNOWLEDGED, IncidentStatus.RESOLVED}),
+    IncidentStatus.RESOLVED: frozenset(),
+}
+_ORDER = {status: i for i, status in enumerate(IncidentStatus)}
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    id: str
+    number: int
+    title: str
+    status: IncidentStatus
+    priority: Priority
+    """Declared or escalated to; automation never lowers it."""
+    assessed: Priority
+    """The latest score's priority: below `priority` when the incident calmed."""
+    score: Score
+    services: tuple[str, ...]
+    """Impacted services (the blast radius), sorted."""
+    capabilities: tuple[str, ...]
+    """Most at stake first as scored at declaration, then those of groups joined later."""
+    root_causes: tuple[str, ...]
+    groups: tuple[str, ...]
+    group_keys: tuple[str, ...]
+    alerts: tuple[str, ...]
+    """Every alert fingerprint ever attached, sorted."""
+    firing: tuple[str, ...]
+    """The attached alerts firing now, sorted."""
+    rules_version: str
+    """The rules the incident was declared under."""
+    declared_at: UtcDatetime
+    reasons: tuple[str, ...] = ()
+    """Why it was declared (the policy's reasons)."""
+    acknowledged_at: OptionalUtcDatetime = None
+    mitigated_at: OptionalUtcDatetime = None
+    resolved_at: OptionalUtcDatetime = None
+    reopened_at: OptionalUtcDatetime = None
+    quiet_since: OptionalUtcDatetime = None
+    """When its last firing alert resolved (auto-resolve counts from here)."""
+    commander: str | None = None
+    status_owner: str | None = None
+    """The person whose status decision automation must not override."""
+    storm: bool = False
+    timeline_size: int = 0
+
+    @property
+    def open(self) -> bool:
+        return self.status is not IncidentStatus.RESOLVED
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    incident: Incident
+    entries: tuple[TimelineEntry, ...] = ()
+
+
+def _log(incident: Incident, now: datetime, events: Sequence[Event], **changes: Any) -> Transition:
+    start = incident.timeline_size
+    entries = tuple(
+        TimelineEntry(start + i, now, kind, actor, details)
+        for i, (kind, actor, details) in enumerate(events)
+    )
+    return Transition(replace(incident, timeline_size=start + len(entries), **changes), entries)
+
+
+def _then(first: Transition, second: Transition) -> Transition:
+    return Transition(second.incident, first.entries + second.entries)
+
+
+def _union(*parts: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted({item for part in parts for item in part}))
+
+
+# --- titles ------------------------------------------------------------------------------------
+
+
+def incident_id(number: int) -> str:
+    """`INC-1042`. Ids sort as text among numbers of one width: start the store's counter at
+    1000 (or sort by `number`)."""
+    return f"INC-{number}"
+
+
+def _listed(names: Sequence[str], limit: int = 2) -> str:
+    if len(names) <= limit:
+        return " and ".join(names)
+    return f"{', '.join(names[:limit])} and {len(names) - limit} more"
+
+
+def title_for(facts: GroupFacts, score: Score) -> str:
+    """`Checkout and browse degraded: orders-db failing`: the capabilities touched, most at
+    stake first (as the score orders them), and the root-cause candidates."""
+    capabilities = [c.replace("-", " ") for c in score.capabilities]
+    if capabilities or score.services:
+        subject = f"{_listed(capabilities or list(score.services))} degraded"
+    else:
+        subject = "Alerts outside the service map"
+    causes = list(facts.root_causes) or sorted(facts.driving_services)
+    if causes:
+        cause = f"{_listed(causes)} failing"
+    else:
+        cause = f"{_listed(sorted({s.name for s in facts.signals}) or ['nothing'])} firing"
+    return f"{subject[0].upper()}{subject[1:]}: {cause}"
+
+
+# --- declaring, joining, alerts ------------------------------------------------------------------
+
+
+def _new(
+    facts: GroupFacts,
+    score: Score,
+    *,
+    number: int,
+    title: str,
+    priority: Priority,
+    storm: bool,
+    reasons: Sequence[str],
+    rules_version: str,
+    now: datetime,
+) -> Transition:
+    incident = Incident(
+        id=incident_id(number),
+        number=number,
+        title=title,
+        status=IncidentStatus.DECLARED,
+        priority=priority,
+        assessed=score.priority,
+        score=score,
+        services=score.services,
+        capabilities=score.capabilities,
+        root_causes=facts.root_causes,
+        groups=(facts.group_id,),
+        group_keys=(facts.group_key,),
+        alerts=(),
+        firing=(),
+        rules_version=rules_version,
+        declared_at=now,
+        reasons=tuple(reasons),
+        storm=storm,
+    )
+    declared: Details = {
+        "title": title,
+        "priority": priority.value,
+        "score": score.value,
+        "summary": score.summary(),
+        "group": facts.group_id,
+        "reasons": tuple(reasons),
+        "rules_version": rules_version,
+    }
+    created = _log(incident, now, [(EntryKind.DECLARED, ENGINE, declared)])
+    return _then(created, attach_alerts(created.incident, facts.signals, now=now))
+
+
+def declare(
+    facts: GroupFacts,
+    score: Score,
+    *,
+    number: int,
+    reasons: Sequence[str],
+    rules_version: str,
+    now: datetime,
+) -> Transition:
+    """A new incident for one group, its driving alerts attached. `number` comes from the
+    store's counter (one per declaration, however many replicas race)."""
+    return _new(
+        facts,
+        score,
+        number=number,
+        title=title_for(facts, score),
+        priority=score.priority,
+        storm=False,
+        reasons=reasons,
+        rules_version=rules_version,
+        now=now,
+    )
+
+
+def declare_storm(
+    facts: GroupFacts,
+    score: Score,
+    *,
+    number: int,
+    alert_rate: float,
+    storm: StormSpec,
+    reasons: Sequence[str],
+    rules_version: str,
+    now: datetime,
+) -> Transition:
+    """The one alert-storm incident, opened by the first group absorbed; later groups `join`
+    it. Its priority is the storm's configured one, or the group's when higher."""
+    priority = score.priority if score.priority.above(storm.priority) else storm.priority
+    return _new(
+        facts,
+        score,
+        number=number,
+        title=f"Alert storm: {alert_rate:.0f} alerts a minute",
+        priority=priority,
+        storm=True,
+        reasons=reasons,
+        rules_version=rules_version,
+        now=now,
+    )
+
+
+def join(
+    incident: Incident, facts: GroupFacts, score: Score, *, reasons: Sequence[str], now: datetime
+) -> Transition:
+    """Tie a group to the incident (a join, or an absorption into the storm incident): its
+    root causes, impact and driving alerts are added; a group more urgent than the incident
+    escalates it."""
+    if facts.group_id in incident.groups:
+        return attach_alerts(incident, facts.signals, now=now)
+    joined: Details = {
+        "group": facts.group_id,
+        "root_causes": facts.root_causes,
+        "priority": score.priority.value,
+        "summary": score.summary(),
+        "reasons": tuple(reasons),
+    }
+    step = _log(
+        incident,
+        now,
+        [(EntryKind.GROUP_JOINED, ENGINE, joined)],
+        groups=(*incident.groups, facts.group_id),
+        group_keys=_union(incident.group_keys, [facts.group_key]),
+        root_causes=tuple(dict.fromkeys((*incident.root_causes, *facts.root_causes))),
+        services=_union(incident.services, score.services),
+        capabilities=tuple(dict.fromkeys((*incident.capabilities, *score.capabilities))),
+    )
+    step = _then(step, attach_alerts(step.incident, facts.signals, now=now))
+    if score.priority.above(step.incident.priority):
+        why = [f"group {facts.group_id} joined at {score.priority}"]
+        step = _then(step, escalate(step.incident, score, reasons=why, now=now))
+    return step
+
+
+def attach_alerts(incident: Incident, signals: Iterable[Signal], *, now: datetime) -> Transition:
+    """Attach firing alerts (new ones, or attached ones firing again); one entry each.
+    Attaching an alert that is already firing changes nothing."""
+    known, firing = set(incident.alerts), set(incident.firing)
+    events: list[Event] = []
+    for signal in signals:
+        if signal.fingerprint in firing:
+            continue
+        details: Details = {
+            "fingerprint": signal.fingerprint,
+            "name": signal.name,
+            "service": signal.service,
+            "severity": signal.severity.value,
+            "again": signal.fingerprint in known,
+        }
+        events.append((EntryKind.ALERT_ATTACHED, ENGINE, details))
+        known.add(signal.fingerprint)
+        firing.add(signal.fingerprint)
+    if not events:
+        return Transition(incident)
+    return _log(
+        incident,
+        now,
+        events,
+        alerts=tuple(sorted(known)),
+        firing=tuple(sorted(firing)),
+        quiet_since=None,
+    )
+
+
+def resolve_alerts(incident: Incident, fingerprints: Iterable[str], *, now: datetime) -> Transition:
+    """Attached alerts that resolved; when the last one does, the quiet period starts."""
+    firing = set(incident.firing)
+    gone = [f for f in dict.fromkeys(fingerprints) if f in firing]
+    if not gone:
+        return Transition(incident)
+    firing.difference_update(gone)
+    events: list[Event] = [
+        (EntryKind.ALERT_RESOLVED, ENGINE, {"fingerprint": f, "still_firing": len(firing)})
+        for f in gone
+    ]
+    quiet = incident.quiet_since if firing else now
+    return _log(incident, now, events, firing=tuple(sorted(firing)), quiet_since=quiet)
+
+
+# --- priority ----------------------------------------------------------------------------------
+
+
+def escalate(
+    incident: Incident, score: Score, *, reasons: Sequence[str], now: datetime
+) -> Transition:
+    """Raise the priority to the score's; raises InvalidTransition if that is no higher."""
+    if not score.priority.above(incident.priority):
+        raise InvalidTransition(
+            f"{incident.id} is {incident.priority}: {score.priority} is not an escalation"
+        )
+    details: Details = {
+        "from": incident.priority.value,
+        "to": score.priority.value,
+        "summary": score.summary(),
+        "reasons": tuple(reasons),
+    }
+    event = (EntryKind.PRIORITY_CHANGED, ENGINE, details)
+    return _log(
+        incident, now, [event], priority=score.priority, assessed=score.priority, score=score
+    )
+
+
+def note_downgrade(
+    incident: Incident, score: Score, *, reasons: Sequence[str], now: datetime
+) -> Transition:
+    """Record that the group calmed (assessed below the incident's priority); the priority
+    stays: a person lowers it, never automation."""
+    details: Details = {
+        "priority": incident.priority.value,
+        "assessed": score.priority.value,
+        "summary": score.summary(),
+        "reasons": tuple(reasons),
+    }
+    event = (EntryKind.SCORE_CHANGED, ENGINE, details)
+    return _log(incident, now, [event], assessed=score.priority, score=score)
+
+
+def update_score(incident: Incident, score: Score) -> Incident:
+    """Keep the latest score without a timeline entry (scores move with every alert; only
+    priority changes are worth a line)."""
+    return replace(incident, score=score)
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+def _check_actor(incident: Incident, actor: Actor) -> None:
+    if not actor.is_person and incident.status_owner is not None:
+        raise InvalidTransition(
+            f"{incident.id}: {incident.status_owner} decided its status; automation does not "
+            "override a person"
+        )
+
+
+def set_status(
+    incident: Incident, status: IncidentStatus, *, actor: Actor, now: datetime, note: str = ""
+) -> Transition:
+    """Move to `status`; the same status again changes nothing. Raises InvalidTransition for
+    a move the rules forbid (see the module docstring)."""
+    if status is incident.status:
+        return Transition(incident)
+    _check_actor(incident, actor)
+    if status not in _NEXT[incident.status]:
+        hint = ": reopen it first" if incident.status is IncidentStatus.RESOLVED else ""
+        raise InvalidTransition(f"{incident.id} is {incident.status}, not {status}{hint}")
+    changes: dict[str, Any] = {"status": status}
+    if status is IncidentStatus.ACKNOWLEDGED:
+        changes["acknowledged_at"] = incident.acknowledged_at or now
+        changes["mitigated_at"] = None  # back from mitigated: the fix did not hold
+    else:
+        changes[f"{status.value}_at"] = now
+        if actor.is_person:
+            changes["status_owner"] = actor.name
+    details: Details = {"from": incident.status.value, "to": status.value, "note": note}
+    return _log(incident, now, [(EntryKind.STATUS_CHANGED, actor, details)], **changes)
+
+
+def reopen(incident: Incident, *, actor: Actor, now: datetime, reason: str) -> Transition:
+    """A resolved incident, declared again (acknowledgement and resolution cleared; the
+    timeline keeps them)."""
+    if incident.status is not IncidentStatus.RESOLVED:
+        raise InvalidTransition(f"{incident.id} is {incident.status}: only a resolved one reopens")
+    _check_actor(incident, actor)
+    details: Details = {"from": incident.status.value, "to": "declared", "note": reason}
+    return _log(
+        incident,
+        now,
+        [(EntryKind.STATUS_CHANGED, actor, details)],
+        status=IncidentStatus.DECLARED,
+        acknowledged_at=None,
+        mitigated_at=None,
+        resolved_at=None,
+        reopened_at=now,
+        status_owner=actor.name if actor.is_person else incident.status_owner,
+    )
+
+
+def auto_resolve_due(incident: Incident, policy: AutoResolveSpec) -> datetime | None:
+    """When auto-resolve moves the incident on if nothing fires again; None when it never
+    will (disabled, alerts firing, a person owns the status, already there)."""
+    target = IncidentStatus(policy.status)
+    if (
+        not policy.enabled
+        or incident.firing
+        or incident.quiet_since is None
+        or incident.status_owner is not None
+        or _ORDER[incident.status] >= _ORDER[target]
+    ):
+        return None
+    return incident.quiet_since + policy.quiet_period
+
+
+def auto_resolve(
+    incident: Incident, *, policy: AutoResolveSpec, now: datetime
+) -> Transition | None:
+    """Every attached alert resolved and the quiet period passed: move to the configured
+    status, as the engine. None when not due."""
+    due = auto_resolve_due(incident, policy)
+    if due is None or now < due:
+        return None
+    quiet = policy.quiet_period.total_seconds() / 60
+    note = f"every alert resolved and {quiet:g} minutes passed quietly"
+    return set_status(incident, IncidentStatus(policy.status), actor=ENGINE, now=now, note=note)
+
+
+# --- people ------------------------------------------------------------------------------------
+
+
+def set_commander(
+    incident: Incident, commander: str | None, *, actor: Actor, now: datetime
+) -> Transition:
+    if commander == incident.commander:
+        return Transition(incident)
+    details: Details = {"from": incident.commander, "to": commander}
+    event = (EntryKind.COMMANDER_SET, actor, details)
+    return _log(incident, now, [event], commander=commander)
+
+
+def add_note(incident: Incident, text: str, *, actor: Actor, now: datetime) -> Transition:
+    if not text.strip():
+        raise InputError("a note cannot be empty")
+    return _log(incident, now, [(EntryKind.NOTE, actor, {"text": text})])
+
+
+def record_action(
+    incident: Incident,
+    *,
+    action: str,
+    target: str,
+    now: datetime,
+    outcome: str | None = None,
+    detail: str = "",
+    actor: Actor = ENGINE,
+) -> Transition:
+    """An action requested (`outcome` None) or its outcome (ok, retry, fail, ...)."""
+    kind = EntryKind.ACTION_REQUESTED if outcome is None else EntryKind.ACTION_OUTCOME
+    details: Details = {"action": action, "target": target, "outcome": outcome, "detail": detail}
+    return _log(incident, now, [(kind, actor, details)])
+
+
+# --- storage and views ---------------------------------------------------------------------------
+
+_INCIDENT: TypeAdapter[Incident] = TypeAdapter(Incident)
+
+
+def to_dict(incident: Incident) -> dict[str, Any]:
+    """JSON-native (strings, numbers, lists): what the store keeps. `from_dict` reverses it."""
+    return _INCIDENT.dump_python(incident, mode="json")  # type: ignore[no-any-return]
+
+
+def from_dict(data: Mapping[str, Any]) -> Incident:
+    """Raises pydantic's ValidationError on a record that is not an incident."""
+    return _INCIDENT.validate_python(data)
+
+
+def view(incident: Incident, timeline: Sequence[TimelineEntry] | None = None) -> dict[str, Any]:
+    """The incident as the API shows it: the record, its score explained, and its timeline
+    when given. JSON-ready."""
+    out = to_dict(incident)
+    out["score"] = incident.score.view()
+    out["open"] = incident.open
+    if timeline is not None:
+        out["timeline"] = [entry_to_dict(e) for e in timeline]
+    return out
