@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
         "--decisions", action="store_true", help="print every decision instead of the groups"
     )
     replay.add_argument(
+        "--incidents",
+        action="store_true",
+        help="print the incidents (with their timelines) instead of the groups",
+    )
+    replay.add_argument(
         "--skip-bad-lines", action="store_true", help="count unreadable lines instead of failing"
     )
     return parser
@@ -131,15 +136,23 @@ def _replay(args: argparse.Namespace) -> int:
             )
         except InputError as exc:
             return _fail(f"{args.file}: {exc.message}", 1)
-    groups = 0 if args.decisions else replay.write_groups(engine, out)
+    groups = 0
+    if args.incidents:
+        replay.write_incidents(engine, out)
+    elif not args.decisions:
+        groups = replay.write_groups(engine, out)
     out.flush()
+    incidents = sorted(engine.state.declare.incidents.values(), key=lambda i: i.number)
     rate = summary.alerts / summary.seconds if summary.seconds else 0.0
     print(  # noqa: T201
         f"replayed {summary.alerts} alerts from {summary.lines} lines "
         f"({summary.skipped} skipped) in {summary.seconds:.2f} s ({rate:,.0f} alerts/s); "
-        f"{groups or len(engine.state.groups)} groups; rules version {rules.version}",
+        f"{groups or len(engine.state.groups)} groups; {len(incidents)} incidents; "
+        f"rules version {rules.version}",
         file=sys.stderr,
     )
+    for incident in incidents:
+        print(f"  {incident.id} {incident.priority} {incident.title}", file=sys.stderr)  # noqa: T201
     for kind, count in sorted(summary.decisions.items()):
         print(f"  {kind}: {count}", file=sys.stderr)  # noqa: T201
     return 0

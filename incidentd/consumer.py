@@ -15,7 +15,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -23,9 +23,10 @@ from incidentd import metrics
 from incidentd.clock import Clock
 from incidentd.correlate.silences import Silence
 from incidentd.engine import DEFAULT_RETENTION, Decision, Engine
-from incidentd.errors import LeaseLost, Overloaded
+from incidentd.errors import InputError, LeaseLost, Overloaded
 from incidentd.rules.reload import RulesHandle
-from incidentd.store.base import AlertQueue, Queued, SilenceStore, StateStore
+from incidentd.store.base import AlertQueue, CommandBus, Queued, SilenceStore, StateStore
+from incidentd.store.commands import Answer, MemoryCommands, Submitted
 
 log = structlog.get_logger(__name__)
 
@@ -51,10 +52,12 @@ class Consumer:
         clock: Clock,
         settings: ConsumerSettings,
         retention: timedelta = DEFAULT_RETENTION,
+        commands: CommandBus | None = None,
     ) -> None:
         self._queue = queue
         self._store = store
         self._silences = silences
+        self._commands = commands if commands is not None else MemoryCommands()
         self._rules = rules
         self._clock = clock
         self._cfg = settings
@@ -130,13 +133,35 @@ class Consumer:
             engine.set_api_silences(await self._api_silences())
             decisions.extend(engine.tick(rules=rules, now=now))
             self._ticked = time.monotonic()
+        commands = await self._commands.take(self._cfg.name)
+        answers = [self._apply(engine, sub, now) for sub in commands]
         alerts = [alert for entry in entries for alert in entry.alerts]
         started = time.perf_counter()
         decisions.extend(engine.process(alerts, rules=rules))
         await self._store.commit(self._cfg.name, engine.take_changes(), decisions)
         if entries:
             await self._queue.ack([entry.id for entry in entries])
+        await self._commands.finish(answers, commands)
         self._count(alerts, decisions, time.perf_counter() - started)
+
+    def _apply(self, engine: Engine, sub: Submitted, now: datetime) -> Answer:
+        """A person's change, before the batch (it was submitted while the batch queued)."""
+        try:
+            incident = engine.command(
+                sub.command, rules=self._rules.current, now=now, command_id=sub.id
+            )
+        except InputError as exc:
+            log.info(
+                "incident.command_refused", incident=sub.command.incident_id, reason=exc.reason
+            )
+            return Answer(sub.id, error=exc)
+        log.info(
+            "incident.command_applied",
+            incident=incident.id,
+            action=sub.command.action,
+            by=sub.command.actor.name,
+        )
+        return Answer(sub.id, incident=incident)
 
     async def _next_entries(self) -> list[Queued]:
         if self._sweep:

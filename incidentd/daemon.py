@@ -28,7 +28,8 @@ from incidentd.recorder import Recorder
 from incidentd.rules.loader import RuleSet
 from incidentd.rules.reload import RulesHandle
 from incidentd.settings import Settings
-from incidentd.store.base import AlertQueue, SilenceStore, StateStore
+from incidentd.store.base import AlertQueue, CommandBus, SilenceStore, StateStore
+from incidentd.store.commands import MemoryCommands, RedisCommands
 from incidentd.store.memory import MemoryQueue, MemorySilences
 from incidentd.store.memory_state import MemoryState
 from incidentd.store.redis import RedisQueue
@@ -43,11 +44,13 @@ class Stores:
     queue: AlertQueue
     state: StateStore
     silences: SilenceStore
+    commands: CommandBus
 
     async def close(self) -> None:
         await self.queue.close()
         await self.state.close()
         await self.silences.close()
+        await self.commands.close()
 
 
 def build_stores(settings: Settings) -> Stores:
@@ -56,6 +59,7 @@ def build_stores(settings: Settings) -> Stores:
             queue=MemoryQueue(max_depth=settings.queue_max_depth, retry_after=settings.retry_after),
             state=MemoryState(),
             silences=MemorySilences(),
+            commands=MemoryCommands(),
         )
     url = settings.redis_url.get_secret_value()
     prefix = settings.redis_prefix
@@ -71,6 +75,7 @@ def build_stores(settings: Settings) -> Stores:
         silences=RedisSilences.from_url(
             url, prefix=prefix, timeout=settings.append_timeout, retry_after=settings.retry_after
         ),
+        commands=RedisCommands.from_url(url, prefix=prefix),
     )
 
 
@@ -81,6 +86,7 @@ def build_consumer(
         queue=stores.queue,
         store=stores.state,
         silences=stores.silences,
+        commands=stores.commands,
         rules=rules,
         clock=clock,
         settings=ConsumerSettings(
@@ -117,6 +123,7 @@ async def run(settings: Settings, rules: RuleSet) -> None:
         silences=stores.silences,
         state=stores.state,
         recorder=recorder,
+        commands=stores.commands,
     )
     consumer = build_consumer(settings, stores, handle, clock) if settings.engine else None
     runner = web.AppRunner(

@@ -37,8 +37,11 @@ from incidentd.correlate.grouping import (
 )
 from incidentd.correlate.impact import ImpactMap
 from incidentd.correlate.silences import Silence, is_active, next_change
+from incidentd.declare.declarer import Command, DeclareChanges, Declarer, DeclareState
+from incidentd.declare.incident import Incident
 from incidentd.model import Alert, Status
 from incidentd.rules.loader import RuleSet
+from incidentd.rules.schema import DeclarationFile
 
 QUIET_DECISIONS = frozenset({"alert.repeat", "alert.duplicate", "alert.stale"})
 """Decisions the stores do not keep (metrics count them): they change nothing to look at."""
@@ -57,6 +60,7 @@ class Decision:
     fingerprint: str | None = None
     group_id: str | None = None
     reasons: tuple[str, ...] = ()
+    incident_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,7 @@ class Compiled:
     by_name: dict[str, Rule]
     impact: ImpactMap
     silences: tuple[Silence, ...]
+    declaration: DeclarationFile
 
     @classmethod
     def build(cls, ruleset: RuleSet) -> Compiled:
@@ -78,6 +83,7 @@ class Compiled:
             by_name={r.name: r for r in rules},
             impact=ImpactMap.build(ruleset.services),
             silences=tuple(Silence.from_spec(s) for s in ruleset.silences.silences),
+            declaration=ruleset.declaration,
         )
 
 
@@ -98,6 +104,11 @@ class EngineState:
     impact_stale: set[str] = field(default_factory=set)
     removed_alerts: set[str] = field(default_factory=set)
     removed_groups: set[str] = field(default_factory=set)
+    declare: DeclareState = field(default_factory=DeclareState)
+    """Incidents and what the declarer keeps (incidentd/declare/declarer.py)."""
+
+
+_NO_INCIDENT_CHANGES = DeclareChanges((), (), None, ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +121,16 @@ class Changes:
     """Per changed group, the fingerprints of its members that changed."""
     removed_alerts: tuple[str, ...]
     removed_groups: tuple[str, ...]
+    incidents: DeclareChanges = _NO_INCIDENT_CHANGES
 
     def __bool__(self) -> bool:
-        return bool(self.alerts or self.groups or self.removed_alerts or self.removed_groups)
+        return bool(
+            self.alerts
+            or self.groups
+            or self.removed_alerts
+            or self.removed_groups
+            or self.incidents
+        )
 
 
 class Engine:
@@ -121,6 +139,7 @@ class Engine:
     ) -> None:
         self.state = state or EngineState()
         self._retention = retention
+        self.declarer = Declarer(self.state.declare, retention=retention)
         self._compiled: Compiled | None = None
         self._extra_silences: tuple[Silence, ...] = ()
         self._active: tuple[Silence, ...] = ()
@@ -144,6 +163,7 @@ class Engine:
         heapq.heapify(state.expiries)
         heapq.heapify(state.resolutions)
         heapq.heapify(state.evictions)
+        engine.declarer.resume(state.groups, state.alerts, c.impact, c.declaration)
         return engine
 
     def _index_group(self, c: Compiled, group: Group) -> None:
@@ -199,6 +219,14 @@ class Engine:
         self._refresh_impacts(c)
         return out
 
+    def command(
+        self, command: Command, *, rules: RuleSet, now: datetime, command_id: str = ""
+    ) -> Incident:
+        """A person's change to an incident (the API's), applied in order with the alerts.
+        Raises InputError subclasses: unknown incident, a status move the rules forbid."""
+        c = self.compiled(rules)
+        return self.declarer.command(command, c.declaration, now, command_id=command_id)
+
     def take_changes(self) -> Changes:
         s = self.state
         changes = Changes(
@@ -207,6 +235,7 @@ class Engine:
             members={g: tuple(f) for g, f in s.changed_members.items() if g in s.groups},
             removed_alerts=tuple(s.removed_alerts),
             removed_groups=tuple(s.removed_groups),
+            incidents=self.declarer.take(),
         )
         s.changed_alerts.clear()
         s.changed_groups.clear()
@@ -222,6 +251,8 @@ class Engine:
         rule = rule_for(alert, service, c.rules)
         prior = self.state.alerts.get(alert.fingerprint)
         result = decide(alert, prior, service=service, ttl=rule.alert_ttl)
+        if result.outcome in (Outcome.NEW, Outcome.REOPEN):
+            self.declarer.arrived(alert.received_at, c.declaration)
         reasons: tuple[str, ...] = (result.reason, f"rule {rule.name}")
         if result.outcome in (Outcome.DUPLICATE, Outcome.STALE):
             out.append(self._decision(c, result, alert.received_at, reasons))
@@ -322,6 +353,7 @@ class Engine:
             if due is not None:
                 heapq.heappush(s.resolutions, (due, group.id))
         s.changed_groups.add(group.id)
+        self.declarer.mark(group.id, at)
         self._store_alert(state)
 
     def _refresh_impacts(self, c: Compiled) -> None:
@@ -369,16 +401,45 @@ class Engine:
     # -- timers -------------------------------------------------------------------------
 
     def _run_timers(self, c: Compiled, until: datetime, out: list[Decision]) -> None:
+        """Everything due by `until`, in time order across the kinds of timers (at one
+        instant: expiries, group resolutions, evictions, then assessments)."""
         s = self.state
-        while s.expiries and s.expiries[0][0] <= until:
-            due, fingerprint = heapq.heappop(s.expiries)
-            self._expire(c, fingerprint, due, out)
-        while s.resolutions and s.resolutions[0][0] <= until:
-            due, gid = heapq.heappop(s.resolutions)
-            self._resolve_group(c, gid, due, out)
-        while s.evictions and s.evictions[0][0] <= until:
-            _, kind, name = heapq.heappop(s.evictions)
-            self._evict(kind, name)
+        while True:
+            heads = (
+                s.expiries[0][0] if s.expiries else None,
+                s.resolutions[0][0] if s.resolutions else None,
+                s.evictions[0][0] if s.evictions else None,
+                self.declarer.next_due(),
+            )
+            when = min((h for h in heads if h is not None), default=None)
+            if when is None or when > until:
+                return
+            if heads[0] == when:
+                due, fingerprint = heapq.heappop(s.expiries)
+                self._expire(c, fingerprint, due, out)
+            elif heads[1] == when:
+                due, gid = heapq.heappop(s.resolutions)
+                self._resolve_group(c, gid, due, out)
+            elif heads[2] == when:
+                _, kind, name = heapq.heappop(s.evictions)
+                self._evict(kind, name)
+            else:
+                self._assess(c, when, out)
+
+    def _assess(self, c: Compiled, when: datetime, out: list[Decision]) -> None:
+        self._refresh_impacts(c)  # assessments read root causes and blast radius
+        verdicts = self.declarer.run_due(
+            when,
+            groups=self.state.groups,
+            alerts=self.state.alerts,
+            impact=c.impact,
+            spec=c.declaration,
+            version=c.version,
+        )
+        out.extend(
+            Decision(v.kind, v.at, c.version, None, v.group_id, v.reasons, v.incident_id)
+            for v in verdicts
+        )
 
     def _expire(self, c: Compiled, fingerprint: str, due: datetime, out: list[Decision]) -> None:
         state = self.state.alerts.get(fingerprint)
@@ -443,6 +504,7 @@ class Engine:
                 s.removed_groups.add(name)
                 s.changed_groups.discard(name)
                 s.changed_members.pop(name, None)
+                self.declarer.forget_group(name)
 
     # -- silences -----------------------------------------------------------------------
 

@@ -18,7 +18,9 @@ from typing import IO, Any
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from incidentd.engine import Decision, Engine
+from incidentd.declare import incident as inc
+from incidentd.declare.timeline import TimelineEntry
+from incidentd.engine import Changes, Decision, Engine
 from incidentd.errors import InputError
 from incidentd.ingest.registry import SOURCES
 from incidentd.ingest.source import RawWebhook, SourceOptions, run_parser
@@ -36,6 +38,14 @@ class WebhookRecord(BaseModel):
     source: str
     received_at: UtcDatetime
     body: str
+
+
+class ReplayEngine(Engine):
+    """The engine, and the timelines a store would have kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timelines: dict[str, list[TimelineEntry]] = {}
 
 
 class ReplayError(InputError):
@@ -116,17 +126,23 @@ def replay(
     settle: timedelta = timedelta(hours=1),
     strict: bool = True,
     on_decision: Any = None,
-) -> tuple[Engine, Summary]:
-    """Run every alert through a fresh Engine; return it (its state holds the groups)."""
-    engine = Engine()
+) -> tuple[ReplayEngine, Summary]:
+    """Run every alert through a fresh Engine; return it (its state holds the groups and the
+    incidents; `timelines` the incidents' timelines)."""
+    engine = ReplayEngine()
     summary = Summary()
     started = time.perf_counter()
     batch: list[Alert] = []
 
     def flush() -> None:
         _count(engine.process(batch, rules=rules), summary, on_decision)
-        engine.take_changes()
+        keep(engine.take_changes())
         batch.clear()
+
+    def keep(changes: Changes) -> None:
+        """What a store would keep of the incidents: their timelines, in order."""
+        for incident_id, entry in changes.incidents.entries:
+            engine.timelines.setdefault(incident_id, []).append(entry)
 
     for alert in read_alerts(lines, rules, summary, strict=strict):
         summary.alerts += 1
@@ -138,6 +154,7 @@ def replay(
     flush()
     if summary.last is not None:
         _count(engine.tick(rules=rules, now=summary.last + settle), summary, on_decision)
+        keep(engine.take_changes())
     summary.seconds = time.perf_counter() - started
     return engine, summary
 
@@ -154,6 +171,14 @@ def write_groups(engine: Engine, out: IO[bytes]) -> int:
     for group in groups:
         out.write(orjson.dumps(group.view(engine.state.alerts)) + b"\n")
     return len(groups)
+
+
+def write_incidents(engine: ReplayEngine, out: IO[bytes]) -> int:
+    """The incidents the replay declared, oldest first, each with its timeline."""
+    incidents = sorted(engine.state.declare.incidents.values(), key=lambda i: i.number)
+    for incident in incidents:
+        out.write(orjson.dumps(inc.view(incident, engine.timelines.get(incident.id, []))) + b"\n")
+    return len(incidents)
 
 
 def decision_record(decision: Decision) -> bytes:

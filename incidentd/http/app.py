@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from incidentd.http import groups, ops, silences, webhooks
+from incidentd.http import groups, incidents, ops, silences, webhooks
 from incidentd.http.deps import DEPS, Deps
 from incidentd.http.middleware import errors, inflight
 
@@ -27,4 +27,10 @@ def make_app(deps: Deps) -> web.Application:
     app.router.add_get("/api/v1/groups", groups.list_groups)
     app.router.add_get("/api/v1/groups/{group_id}", groups.get_group)
     app.router.add_get("/api/v1/decisions", groups.list_decisions)
+    app.router.add_get("/api/v1/incidents", incidents.list_incidents)
+    app.router.add_get("/api/v1/incidents/{incident_id}", incidents.get_incident)
+    app.router.add_post(
+        "/api/v1/incidents/{incident_id}/{action:status|reopen|notes|commander}",
+        incidents.act_on_incident,
+    )
     return app

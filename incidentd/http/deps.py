@@ -11,7 +11,8 @@ from pydantic import SecretStr
 from incidentd.clock import Clock
 from incidentd.recorder import Recorder
 from incidentd.rules.reload import RulesHandle
-from incidentd.store.base import AlertQueue, SilenceStore, StateStore
+from incidentd.store.base import AlertQueue, CommandBus, SilenceStore, StateStore
+from incidentd.store.commands import MemoryCommands
 from incidentd.store.memory import MemorySilences
 from incidentd.store.memory_state import MemoryState
 
@@ -55,6 +56,8 @@ class Deps:
     """The engine's state, read by the groups API."""
     recorder: Recorder | None = None
     """Records accepted webhooks for replay, when configured."""
+    commands: CommandBus = field(default_factory=MemoryCommands)
+    """People's changes to incidents, carried to the engine."""
 
 
 DEPS = web.AppKey("deps", Deps)

@@ -9,14 +9,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from incidentd.correlate.dedup import AlertState
 from incidentd.correlate.grouping import Group, GroupState
 from incidentd.correlate.silences import Silence
+from incidentd.declare.declarer import Command
+from incidentd.declare.incident import Incident
+from incidentd.declare.timeline import TimelineEntry
 from incidentd.engine import Changes, Decision, EngineState
 from incidentd.ingest.source import RawWebhook
 from incidentd.model import Alert
+
+if TYPE_CHECKING:
+    from incidentd.store.commands import Answer, Submitted
 
 Parse = Callable[[RawWebhook], list[Alert]]
 """What a queue runs on each entry it hands out (`incidentd.ingest.registry.parse_webhook`)."""
@@ -99,6 +105,21 @@ class SilenceStore(Protocol):
     async def close(self) -> None: ...
 
 
+class CommandBus(Protocol):
+    """People's changes to incidents, from the API to the engine (store/commands.py)."""
+
+    async def submit(self, command: Command) -> Incident:
+        """Wait for the engine to apply it: the incident after, or the engine's refusal (an
+        InputError); `Overloaded` when no engine answers in time."""
+        ...
+
+    async def take(self, consumer: str) -> list[Submitted]: ...
+
+    async def finish(self, answers: Sequence[Answer], subs: Sequence[Submitted]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class StateStore(Protocol):
     """Where the engine's state lives between batches (memory.py, redis_state.py)."""
 
@@ -115,5 +136,13 @@ class StateStore(Protocol):
     async def group(self, gid: str) -> tuple[Group, list[AlertState]] | None: ...
 
     async def recent_decisions(self, *, limit: int = 100) -> list[dict[str, object]]: ...
+
+    async def incidents(self, *, open_only: bool = False, limit: int = 500) -> list[Incident]:
+        """Incidents, newest (highest number) first."""
+        ...
+
+    async def incident(self, incident_id: str) -> tuple[Incident, list[TimelineEntry]] | None:
+        """One incident with its whole timeline, in order."""
+        ...
 
     async def close(self) -> None: ...

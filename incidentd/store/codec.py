@@ -6,6 +6,7 @@ offset, durations as seconds, enums by value.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,10 @@ import orjson
 
 from incidentd.correlate.dedup import AlertState
 from incidentd.correlate.grouping import Group, GroupState, Member
+from incidentd.declare import incident as inc
+from incidentd.declare.declarer import DeclareState, apply_meta
+from incidentd.declare.incident import Incident
+from incidentd.declare.timeline import TimelineEntry, entry_from_dict, entry_to_dict
 from incidentd.ingest.source import RawWebhook, SourceOptions
 from incidentd.model import Severity, Status
 
@@ -164,3 +169,34 @@ def decode_webhook(data: bytes) -> RawWebhook:
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"queue entry header is malformed: {exc!r}") from None
+
+
+# -- incidents ----------------------------------------------------------------------------
+
+
+def encode_incident(incident: Incident) -> bytes:
+    return orjson.dumps(inc.to_dict(incident))
+
+
+def decode_incident(data: bytes | str) -> Incident:
+    return inc.from_dict(orjson.loads(data))
+
+
+def encode_entry(entry: TimelineEntry) -> bytes:
+    return orjson.dumps(entry_to_dict(entry))
+
+
+def decode_entry(data: bytes | str) -> TimelineEntry:
+    return entry_from_dict(orjson.loads(data))
+
+
+def encode_declare_meta(meta: dict[str, Any]) -> bytes:
+    return orjson.dumps(meta)
+
+
+def declare_state(incidents: Iterable[Incident], meta: bytes | str | None) -> DeclareState:
+    """What a new leader starts from: the incidents the engine keeps, and its bookkeeping."""
+    state = DeclareState(incidents={i.id: i for i in incidents})
+    if meta is not None:
+        apply_meta(state, orjson.loads(meta))
+    return state

@@ -27,12 +27,12 @@ class Keys:
 
     @property
     def alerts(self) -> str:
-        """The alert queue stream: one entry per accepted webhook, field `alerts`."""
+        """The alert queue stream: one entry per accepted webhook, field `webhook`."""
         return f"{self.tag}:alerts"
 
     @property
     def alerts_dead(self) -> str:
-        """Queue entries that could not be decoded, moved aside so the consumers go on."""
+        """Queue entries that could not be decoded or parsed, moved aside so consumers go on."""
         return f"{self.tag}:alerts:dead"
 
     @property

@@ -1,8 +1,9 @@
 """The engine's state in process: the embedded default. No lease to share, nothing to write.
 
 The engine works on the very `EngineState` this store hands out, so the read API sees every
-change at once; decisions are kept in a bounded ring for `/api/v1/decisions`. State lives as
-long as the process.
+change at once; decisions are kept in a bounded ring for `/api/v1/decisions`. Incidents and
+their timelines are kept whole, also those the engine has forgotten (resolved long ago).
+State lives as long as the process.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import orjson
 
 from incidentd.correlate.dedup import AlertState
 from incidentd.correlate.grouping import Group, GroupState
+from incidentd.declare.incident import Incident
+from incidentd.declare.timeline import TimelineEntry
 from incidentd.engine import QUIET_DECISIONS, Changes, Decision, EngineState
 
 DECISIONS_KEPT = 10_000
@@ -23,6 +26,8 @@ class MemoryState:
     def __init__(self) -> None:
         self.state = EngineState()
         self._decisions: deque[bytes] = deque(maxlen=DECISIONS_KEPT)
+        self._incidents: dict[str, Incident] = {}
+        self._timelines: dict[str, list[TimelineEntry]] = {}
 
     async def acquire(self, owner: str, *, ttl_ms: int) -> bool:
         return True
@@ -38,6 +43,21 @@ class MemoryState:
 
     async def commit(self, owner: str, changes: Changes, decisions: Sequence[Decision]) -> None:
         self._decisions.extend(orjson.dumps(d) for d in decisions if d.kind not in QUIET_DECISIONS)
+        for incident in changes.incidents.incidents:
+            self._incidents[incident.id] = incident
+        for incident_id, entry in changes.incidents.entries:
+            self._timelines.setdefault(incident_id, []).append(entry)
+
+    async def incidents(self, *, open_only: bool = False, limit: int = 500) -> list[Incident]:
+        found = [i for i in self._incidents.values() if i.open or not open_only]
+        found.sort(key=lambda i: i.number, reverse=True)
+        return found[:limit]
+
+    async def incident(self, incident_id: str) -> tuple[Incident, list[TimelineEntry]] | None:
+        found = self._incidents.get(incident_id)
+        if found is None:
+            return None
+        return found, list(self._timelines.get(incident_id, ()))
 
     async def groups(self, *, state: GroupState | None = None, limit: int = 500) -> list[Group]:
         found = [g for g in self.state.groups.values() if state is None or g.state is state]

@@ -12,6 +12,13 @@ Keys (all under one hash tag, see keys.py): `state:alerts` (fingerprint -> Alert
 `state:groups` (group id -> Group header), `state:members:<group id>` (fingerprint ->
 Member), `decisions` (a capped stream of decisions), `engine:lease`. Resolved alerts and
 groups are deleted by the engine after its retention time, so memory stays bounded.
+
+Incidents are records and are kept: `incidents` (id -> Incident), `incidents:by_number` (a
+sorted set, for listing newest first), `incident:<id>:timeline` (a list, appended in the same
+commit as the change that made each entry), `incidents:live` (the ids the engine still works
+with: what a new leader loads) and `state:declare` (the incident counter and the
+declarer's bookkeeping). The counter moves in the fenced commit, so however many replicas
+race, each number, and each incident, is declared once.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from redis.exceptions import RedisError, WatchError
 
 from incidentd.correlate.dedup import AlertState
 from incidentd.correlate.grouping import Group, GroupState
+from incidentd.declare.incident import Incident
+from incidentd.declare.timeline import TimelineEntry
 from incidentd.engine import QUIET_DECISIONS, Changes, Decision, EngineState
 from incidentd.errors import LeaseLost, Overloaded
 from incidentd.store import codec
@@ -61,6 +70,11 @@ class RedisState:
         self.groups_key = f"{tag}:state:groups"
         self.decisions_key = f"{tag}:decisions"
         self._members_prefix = f"{tag}:state:members:"
+        self.incidents_key = f"{tag}:incidents"
+        self.by_number_key = f"{tag}:incidents:by_number"
+        self.live_key = f"{tag}:incidents:live"
+        self.declare_key = f"{tag}:state:declare"
+        self._timeline_prefix = f"{tag}:incident:"
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "incidentd", timeout: float = 5.0) -> RedisState:
@@ -74,6 +88,9 @@ class RedisState:
 
     def members_key(self, gid: str) -> str:
         return self._members_prefix + gid
+
+    def timeline_key(self, incident_id: str) -> str:
+        return f"{self._timeline_prefix}{incident_id}:timeline"
 
     # -- the lease -------------------------------------------------------------------------
 
@@ -105,6 +122,11 @@ class RedisState:
                 for gid in ids:
                     pipe.hgetall(self.members_key(gid))
                 member_maps = await pipe.execute()
+            live: set[bytes] = await self._client.smembers(self.live_key)  # type: ignore[assignment]
+            raw_incidents = (
+                await self._client.hmget(self.incidents_key, sorted(live)) if live else []
+            )
+            meta: bytes | None = await self._client.get(self.declare_key)  # type: ignore[assignment]
         except RedisError as exc:
             raise Overloaded(f"redis unreachable: {type(exc).__name__}") from exc
         state = EngineState()
@@ -114,6 +136,8 @@ class RedisState:
         for gid, raw_members in zip(ids, member_maps, strict=True):
             members = {fp.decode(): codec.decode_member(m) for fp, m in raw_members.items()}
             state.groups[gid] = codec.decode_group(raw_groups[gid.encode()], members)
+        incidents = [codec.decode_incident(raw) for raw in raw_incidents if raw is not None]
+        state.declare = codec.declare_state(incidents, meta)
         return state
 
     # -- commit ----------------------------------------------------------------------------
@@ -166,6 +190,7 @@ class RedisState:
             pipe.hdel(self.groups_key, *changes.removed_groups)
             for gid in changes.removed_groups:
                 pipe.delete(self.members_key(gid))
+        self._queue_incidents(pipe, changes)
         kept = [d for d in decisions if d.kind not in QUIET_DECISIONS]
         if kept:  # one stream entry per commit, like the queue: one command, not one per alert
             pipe.xadd(
@@ -175,7 +200,55 @@ class RedisState:
                 approximate=True,
             )
 
+    def _queue_incidents(self, pipe: Any, changes: Changes) -> None:
+        found = changes.incidents
+        if found.incidents:
+            pipe.hset(
+                self.incidents_key,
+                mapping={i.id: codec.encode_incident(i) for i in found.incidents},
+            )
+            pipe.zadd(self.by_number_key, {i.id: i.number for i in found.incidents})
+            pipe.sadd(self.live_key, *(i.id for i in found.incidents))
+        entries: dict[str, list[bytes]] = {}
+        for incident_id, entry in found.entries:
+            entries.setdefault(incident_id, []).append(codec.encode_entry(entry))
+        for incident_id, encoded in entries.items():
+            pipe.rpush(self.timeline_key(incident_id), *encoded)
+        if found.forgotten:
+            pipe.srem(self.live_key, *found.forgotten)
+        if found.meta is not None:
+            pipe.set(self.declare_key, codec.encode_declare_meta(found.meta))
+
     # -- reads for the API (any replica) ----------------------------------------------------
+
+    async def incidents(self, *, open_only: bool = False, limit: int = 500) -> list[Incident]:
+        """Newest first. `open_only` reads the incidents the engine still works with (open
+        ones are among them), else the newest `limit` of all."""
+        try:
+            if open_only:
+                ids: list[bytes] = sorted(await self._client.smembers(self.live_key))  # type: ignore[arg-type]
+            else:
+                ids = await self._client.zrevrange(self.by_number_key, 0, limit - 1)  # type: ignore[assignment]
+            raw = await self._client.hmget(self.incidents_key, ids) if ids else []
+        except RedisError as exc:
+            raise Overloaded(f"redis unreachable: {type(exc).__name__}") from exc
+        out = [codec.decode_incident(r) for r in raw if r is not None]
+        if open_only:
+            out = [i for i in out if i.open]
+        out.sort(key=lambda i: i.number, reverse=True)
+        return out[:limit]
+
+    async def incident(self, incident_id: str) -> tuple[Incident, list[TimelineEntry]] | None:
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.hget(self.incidents_key, incident_id)
+                pipe.lrange(self.timeline_key(incident_id), 0, -1)
+                raw, entries = await pipe.execute()
+        except RedisError as exc:
+            raise Overloaded(f"redis unreachable: {type(exc).__name__}") from exc
+        if raw is None:
+            return None
+        return codec.decode_incident(raw), [codec.decode_entry(e) for e in entries]
 
     async def groups(self, *, state: GroupState | None = None, limit: int = 500) -> list[Group]:
         try:

@@ -167,3 +167,42 @@ async def test_decisions_of_several_commits_newest_first_without_quiet_ones(
     assert "alert.repeat" not in kinds, "repeats are counted, not kept"
     assert kinds[:2] == ["group.opened", "alert.new"]
     assert kinds[-2:] == ["group.opened", "alert.new"], "the first commit's decisions come last"
+
+
+async def test_incidents_and_their_timelines_are_committed_and_resumed(
+    make_store: MakeStore, rules: RuleSet
+) -> None:
+    """The storm of `_run` declares the orders-db cascade; a new leader must know the
+    incident (no second declaration) and the counter; readers see it with its timeline."""
+    engine = await _run(make_store(), rules)
+    declared = dict(engine.state.declare.incidents)
+    assert declared, "the cascade is declared (default declaration policy)"
+    reader = make_store()
+    listed = await reader.incidents()
+    assert [i.id for i in listed] == sorted(declared, reverse=True)
+    for incident_id, incident in declared.items():
+        found = await reader.incident(incident_id)
+        assert found is not None
+        record, timeline = found
+        assert record == incident
+        assert [e.seq for e in timeline] == list(range(incident.timeline_size))
+        assert timeline[0].kind == "declared"
+    assert await reader.incident("INC-1") is None
+
+    loaded = await make_store().load()
+    assert loaded.declare.incidents == declared
+    assert loaded.declare.next_number == engine.state.declare.next_number
+    assert loaded.declare.assessed == engine.state.declare.assessed
+    resumed = Engine.resume(loaded, rules)
+    again = resumed.process(
+        [alert("PostgresDown", minute=21, starts=0, labels={"job": "postgres"}, report="r2")],
+        rules=rules,
+    )
+    again += resumed.tick(rules=rules, now=alert(minute=22).received_at)
+    assert "incident.declare" not in [d.kind for d in again]
+
+
+async def test_open_incidents_only(make_store: MakeStore, rules: RuleSet) -> None:
+    engine = await _run(make_store(), rules)
+    open_ids = {i.id for i in engine.state.declare.incidents.values() if i.open}
+    assert {i.id for i in await make_store().incidents(open_only=True)} == open_ids

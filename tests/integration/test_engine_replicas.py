@@ -108,7 +108,8 @@ def _storm(n: int) -> list[dict[str, Any]]:
     for i in range(n):
         kind = i % 5
         if kind == 0:
-            bodies.append({"name": "PostgresDown", "labels": {"job": "postgres", "i": str(i % 7)}})
+            labels = {"job": "postgres", "i": str(i % 7)}
+            bodies.append({"name": "PostgresDown", "severity": "critical", "labels": labels})
         elif kind == 1:
             labels = {"app": "orders-api", "pod": str(i % 9)}
             bodies.append({"name": "PoolExhausted", "labels": labels})
@@ -167,16 +168,34 @@ async def _live_groups(url: str) -> set[frozenset[str]]:
         return out
 
 
-def _replayed_groups(replicas: list[Replica]) -> tuple[set[frozenset[str]], dict[str, int]]:
+Incidents = set[tuple[str, str, frozenset[str]]]
+
+
+def _replayed(replicas: list[Replica]) -> tuple[set[frozenset[str]], dict[str, int], Incidents]:
     lines = []
     for replica in replicas:
         if replica.record.exists():
             lines.extend(replica.record.read_bytes().splitlines())
     lines.sort(key=lambda line: orjson.loads(line)["received_at"])
-    engine, _ = replay(lines, load(CONFIG, env={}), settle=timedelta(0))
+    # The live engine ran its timers up to now (assessments are due within a second of an
+    # alert); replay runs them two seconds past the last alert.
+    engine, _ = replay(lines, load(CONFIG, env={}), settle=timedelta(seconds=2))
     groups = {frozenset(g.members) for g in engine.state.groups.values()}
     counts = {f: a.count for f, a in engine.state.alerts.items()}
-    return groups, counts
+    incidents = {
+        (i.id, i.priority.value, frozenset(i.alerts))
+        for i in engine.state.declare.incidents.values()
+    }
+    return groups, counts, incidents
+
+
+async def _live_incidents(url: str) -> Incidents:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(url + "/api/v1/incidents?limit=1000") as r,
+    ):
+        listing = await r.json()
+    return {(i["id"], i["priority"], frozenset(i["alerts"])) for i in listing["incidents"]}
 
 
 async def _live_counts(redis_url: str, prefix: str) -> dict[str, int]:
@@ -197,9 +216,25 @@ async def test_three_replicas_make_the_groups_one_process_makes(
     await _wait_drained(redis_url, redis_prefix)
     await asyncio.sleep(0.5)
     live = await _live_groups(replicas[0].url)
-    expected, counts = _replayed_groups(replicas)
+    expected, counts, incidents = _replayed(replicas)
     assert live == expected
     assert await _live_counts(redis_url, redis_prefix) == counts
+    assert incidents, "the storm declares the database outage"
+    assert await _live_incidents(replicas[1].url) == incidents
+
+    # A person acknowledges through a replica that does not run the engine.
+    [follower, *_] = [r for r in replicas if not r.leading()]
+    [incident_id, *_] = sorted(i for i, _, _ in incidents)
+    async with aiohttp.ClientSession() as http:
+        target = f"{follower.url}/api/v1/incidents/{incident_id}/status"
+        body = {"status": "acknowledged", "by": "alice"}
+        async with http.post(target, json=body) as r:
+            assert r.status == 200, await r.text()
+            assert (await r.json())["status"] == "acknowledged"
+        async with http.get(f"{replicas[0].url}/api/v1/incidents/{incident_id}") as r:
+            timeline = (await r.json())["timeline"]
+    acks = [e for e in timeline if e["kind"] == "status_changed"]
+    assert [(e["details"]["to"], e["actor"]["name"]) for e in acks] == [("acknowledged", "alice")]
 
 
 async def test_killed_leader_loses_nothing_and_counts_nothing_twice(
@@ -217,6 +252,7 @@ async def test_killed_leader_loses_nothing_and_counts_nothing_twice(
     await asyncio.sleep(0.5)
     assert sum(r.leading() for r in survivors) == 1, "another replica took over"
     live = await _live_groups(survivors[0].url)
-    expected, counts = _replayed_groups(replicas)
+    expected, counts, incidents = _replayed(replicas)
     assert live == expected
     assert await _live_counts(redis_url, redis_prefix) == counts
+    assert await _live_incidents(survivors[0].url) == incidents, "each declared exactly once"

@@ -196,6 +196,7 @@ def test_redelivered_batch_changes_nothing(rules: RuleSet) -> None:
         alert("CheckoutErrors", minute=1, service="checkout-web"),
     ]
     engine = run(rules, *batch)
+    engine.tick(rules=rules, now=at(1))  # what the batch left due (its last assessment)
     engine.take_changes()
     decisions = engine.process(batch, rules=rules)
     assert {d.kind for d in decisions} == {"alert.duplicate"}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from incidentd.declare.declarer import meta_view
 from incidentd.engine import Engine, EngineState
 from incidentd.model import Alert, Status
 from incidentd.rules.loader import RuleSet, load
@@ -47,6 +48,11 @@ def _through_codec(state: EngineState) -> EngineState:
     for gid, group in state.groups.items():
         members = {f: codec.decode_member(codec.encode_member(m)) for f, m in group.members.items()}
         copy.groups[gid] = codec.decode_group(codec.encode_group(group), members)
+    incidents = [
+        codec.decode_incident(codec.encode_incident(i)) for i in state.declare.incidents.values()
+    ]
+    meta = codec.encode_declare_meta(meta_view(state.declare))
+    copy.declare = codec.declare_state(incidents, meta)
     return copy
 
 
@@ -63,6 +69,9 @@ def test_codec_round_trips_alerts_and_groups_exactly(rules: RuleSet) -> None:
     copy = _through_codec(engine.state)
     assert copy.alerts == engine.state.alerts
     assert copy.groups == engine.state.groups
+    assert engine.state.declare.incidents, "the storm declares an incident"
+    assert copy.declare.incidents == engine.state.declare.incidents
+    assert meta_view(copy.declare) == meta_view(engine.state.declare)
 
 
 @pytest.mark.parametrize("cut", [1, 3, 5, 7])
@@ -78,6 +87,7 @@ def test_resumed_engine_ends_with_the_same_groups(rules: RuleSet, cut: int) -> N
     resumed.process(storm[cut:], rules=rules)
     resumed.tick(rules=rules, now=at(30))
     assert _shape(resumed) == _shape(straight)
+    assert resumed.declarer.state.incidents == straight.declarer.state.incidents
     assert {f: a.count for f, a in resumed.state.alerts.items()} == {
         f: a.count for f, a in straight.state.alerts.items()
     }
@@ -87,6 +97,7 @@ def test_redelivery_after_resume_counts_nothing_twice(rules: RuleSet) -> None:
     storm = _storm()
     first = Engine()
     first.process(storm[:5], rules=rules)
+    first.tick(rules=rules, now=at(5))  # the assessments that batch left due
     resumed = Engine.resume(_through_codec(first.state), rules)
     decisions = resumed.process(storm[3:5], rules=rules)  # the unacknowledged batch, again
     assert {d.kind for d in decisions} == {"alert.duplicate"}

@@ -1,0 +1,516 @@
+"""The declarer: scoring and the declaration policy run over the engine's groups, and the
+incidents they declare kept, with their timelines.
+
+Part of the engine, and pure like it: no clock, no I/O. The engine marks a group when one of
+its members changes; the group is assessed at the next **assessment instant**, its event
+time rounded up to `ASSESS_EVERY`, by the same timers that expire alerts and resolve groups.
+So the outcome depends on the alerts and their times, never on how the driver batched them:
+the live daemon, every replica and replay declare the same incidents from the same alerts.
+A group whose sustain time is running is assessed again when it is met; an incident whose
+alerts have all resolved moves on (auto-resolve) when its quiet period has passed.
+
+Exactly once: incidents are numbered from a counter kept in the engine's state and
+committed atomically with the decision that used it (one leader at a time, fenced commits;
+see store/redis_state.py). A group tied to an incident stays tied to it, so re-assessing it
+escalates or notes a calmer score instead of declaring again.
+
+What is kept for the store (`take`): the incidents that changed, the timeline entries they
+appended (numbered, in order), and the small bookkeeping a new leader needs (the counter,
+pending sustain clocks, the last assessment of each group). The storm rate is not kept: a
+new leader counts arrivals afresh.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from incidentd.correlate.dedup import AlertState
+from incidentd.correlate.grouping import Group
+from incidentd.correlate.impact import ImpactMap
+from incidentd.declare import incident as inc
+from incidentd.declare.incident import Incident, IncidentStatus, Transition
+from incidentd.declare.policy import Action, PolicyDecision, evaluate
+from incidentd.declare.scoring import GroupFacts, Score, facts_of, score
+from incidentd.declare.timeline import Actor, TimelineEntry
+from incidentd.errors import InputError
+from incidentd.model import Status
+from incidentd.rules.schema import DeclarationFile
+
+ASSESS_EVERY = timedelta(seconds=1)
+"""Groups that changed are assessed at most this often, at whole multiples of it in event
+time: a storm of alerts into one group costs one assessment a second, not one per alert."""
+APPLIED_KEPT = 1000
+FIRST_NUMBER = 1000
+"""The first incident is INC-1000: ids of one width sort as text."""
+
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def assessment_instant(at: datetime) -> datetime:
+    """`at` rounded up to the next whole multiple of ASSESS_EVERY (itself if it is one)."""
+    step = ASSESS_EVERY.total_seconds()
+    offset = (at - _EPOCH).total_seconds()
+    whole = -(-offset // step) * step
+    return _EPOCH + timedelta(seconds=whole)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the engine records for one assessment or incident change (a Decision)."""
+
+    kind: str
+    at: datetime
+    group_id: str | None
+    incident_id: str | None
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A person's change to an incident, from the API; applied by the engine that leads."""
+
+    incident_id: str
+    action: str
+    """status, reopen, note, commander"""
+    actor: Actor
+    status: IncidentStatus | None = None
+    text: str = ""
+    commander: str | None = None
+
+
+@dataclass(slots=True)
+class DeclareState:
+    incidents: dict[str, Incident] = field(default_factory=dict)
+    """The incidents the engine works with: open ones, and resolved ones within retention
+    (cool-down, a group firing again). The store keeps every incident for good."""
+    next_number: int = FIRST_NUMBER
+    pending: dict[str, datetime] = field(default_factory=dict)
+    """Group id -> since when its declaration condition has held (sustain)."""
+    assessed: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
+    """Group id -> (action, priority, incident) of its last recorded assessment."""
+    applied: deque[str] = field(default_factory=lambda: deque(maxlen=APPLIED_KEPT))
+    """Ids of the latest commands applied: a command delivered twice is applied once."""
+    # rebuilt, never stored:
+    by_group: dict[str, str] = field(default_factory=dict)
+    due: list[tuple[datetime, str, str]] = field(default_factory=list)
+    """Heap of (when, "group" | "incident", id): assessments and auto-resolves."""
+    scheduled: dict[str, datetime] = field(default_factory=dict)
+    arrivals: deque[datetime] = field(default_factory=deque)
+    scores: dict[str, Score] = field(default_factory=dict)
+    """The latest score of each group tied to an open incident."""
+    # changes since the last `take`:
+    changed: set[str] = field(default_factory=set)
+    entries: list[tuple[str, TimelineEntry]] = field(default_factory=list)
+    meta_changed: bool = False
+    forgotten: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class DeclareChanges:
+    incidents: tuple[Incident, ...]
+    entries: tuple[tuple[str, TimelineEntry], ...]
+    meta: dict[str, Any] | None
+    """The bookkeeping (`meta_view`) when it changed."""
+    forgotten: tuple[str, ...]
+    """Incidents the engine no longer needs in memory (resolved long ago); the store keeps
+    them, but stops loading them."""
+
+    def __bool__(self) -> bool:
+        return bool(self.incidents or self.entries or self.meta or self.forgotten)
+
+
+def meta_view(state: DeclareState) -> dict[str, Any]:
+    return {
+        "next_number": state.next_number,
+        "pending": {g: t.isoformat() for g, t in state.pending.items()},
+        "assessed": {g: list(v) for g, v in state.assessed.items()},
+        "applied": list(state.applied),
+    }
+
+
+def apply_meta(state: DeclareState, meta: Mapping[str, Any]) -> None:
+    state.next_number = int(meta.get("next_number", FIRST_NUMBER))
+    state.pending = {g: datetime.fromisoformat(t) for g, t in meta.get("pending", {}).items()}
+    state.assessed = {g: (v[0], v[1], v[2]) for g, v in meta.get("assessed", {}).items()}
+    state.applied = deque(meta.get("applied", ()), maxlen=APPLIED_KEPT)
+
+
+class Declarer:
+    def __init__(
+        self, state: DeclareState | None = None, *, retention: timedelta = timedelta(hours=24)
+    ) -> None:
+        self.state = state or DeclareState()
+        self._retention = retention
+
+    # -- what the engine tells it ----------------------------------------------------------
+
+    def resume(
+        self,
+        groups: Mapping[str, Group],
+        alerts: Mapping[str, AlertState],
+        impact: ImpactMap,
+        spec: DeclarationFile,
+    ) -> None:
+        """Rebuild what is not stored: group ties, timers, the scores of the groups of open
+        incidents (as of their last assessment); every firing group is assessed again at
+        its next instant (a new leader does not know what changed while nobody led)."""
+        s = self.state
+        for incident in sorted(s.incidents.values(), key=lambda i: i.number):
+            for gid in incident.groups:
+                s.by_group[gid] = incident.id
+                group = groups.get(gid)
+                if incident.open and group is not None:
+                    facts = facts_of(group, alerts, spec=spec.scoring)
+                    when = assessment_instant(group.last_seen)
+                    s.scores[gid] = score(facts, impact, spec=spec.scoring, now=when)
+            self._schedule(incident, spec)
+        for gid, since in s.pending.items():
+            if gid in groups:
+                self.mark(gid, since)
+        for gid, group in groups.items():
+            if group.firing:
+                self.mark(gid, group.last_seen)
+
+    def mark(self, group_id: str, at: datetime) -> None:
+        """A member of the group changed at `at`: assess it at the next instant."""
+        when = assessment_instant(at)
+        s = self.state
+        known = s.scheduled.get(group_id)
+        if known is not None and known <= when:
+            return
+        s.scheduled[group_id] = when
+        heapq.heappush(s.due, (when, "group", group_id))
+
+    def arrived(self, at: datetime, spec: DeclarationFile) -> None:
+        """A new or re-firing alert (what the storm rate counts)."""
+        arrivals = self.state.arrivals
+        arrivals.append(at)
+        horizon = at - spec.policy.storm.window
+        while arrivals and arrivals[0] < horizon:
+            arrivals.popleft()
+
+    def next_due(self) -> datetime | None:
+        return self.state.due[0][0] if self.state.due else None
+
+    def run_due(
+        self,
+        until: datetime,
+        *,
+        groups: Mapping[str, Group],
+        alerts: Mapping[str, AlertState],
+        impact: ImpactMap,
+        spec: DeclarationFile,
+        version: str,
+    ) -> list[Verdict]:
+        """Assess the groups and auto-resolve the incidents due by `until`, in time order."""
+        s = self.state
+        out: list[Verdict] = []
+        while s.due and s.due[0][0] <= until:
+            when, kind, name = heapq.heappop(s.due)
+            if kind == "group":
+                if s.scheduled.get(name) != when:
+                    continue  # moved earlier meanwhile; that entry ran
+                del s.scheduled[name]
+                group = groups.get(name)
+                if group is not None:
+                    self._assess(group, alerts, impact, spec, version, when, out)
+            elif kind == "incident":
+                self._auto_resolve(name, spec, when, out)
+            else:
+                self.forget_incident(name)
+        return out
+
+    def forget_group(self, group_id: str) -> None:
+        """The engine evicted the group (resolved long ago)."""
+        s = self.state
+        s.by_group.pop(group_id, None)
+        s.scores.pop(group_id, None)
+        if group_id in s.pending or group_id in s.assessed:
+            s.pending.pop(group_id, None)
+            s.assessed.pop(group_id, None)
+            s.meta_changed = True
+
+    def forget_incident(self, incident_id: str) -> None:
+        s = self.state
+        found = s.incidents.get(incident_id)
+        if found is None or found.open:
+            return
+        del s.incidents[incident_id]
+        for gid in found.groups:
+            if s.by_group.get(gid) == incident_id:
+                del s.by_group[gid]
+        s.changed.discard(incident_id)
+        s.forgotten.add(incident_id)
+
+    def take(self) -> DeclareChanges:
+        s = self.state
+        out = DeclareChanges(
+            incidents=tuple(s.incidents[i] for i in sorted(s.changed) if i in s.incidents),
+            entries=tuple(s.entries),
+            meta=meta_view(s) if s.meta_changed else None,
+            forgotten=tuple(sorted(s.forgotten)),
+        )
+        s.changed.clear()
+        s.entries.clear()
+        s.meta_changed = False
+        s.forgotten.clear()
+        return out
+
+    # -- people ------------------------------------------------------------------------------
+
+    def command(
+        self, cmd: Command, spec: DeclarationFile, now: datetime, *, command_id: str = ""
+    ) -> Incident:
+        """Apply a person's change; raises InputError (404 unknown incident, 409 a move the
+        rules forbid, 422 an empty note). A `command_id` already applied changes nothing."""
+        found = self.state.incidents.get(cmd.incident_id)
+        if found is None:
+            raise UnknownIncident(f"no incident {cmd.incident_id} is open or recent")
+        if command_id and command_id in self.state.applied:
+            return found
+        if cmd.action == "status" and cmd.status is not None:
+            step = inc.set_status(found, cmd.status, actor=cmd.actor, now=now, note=cmd.text)
+        elif cmd.action == "reopen":
+            step = inc.reopen(found, actor=cmd.actor, now=now, reason=cmd.text)
+        elif cmd.action == "note":
+            step = inc.add_note(found, cmd.text, actor=cmd.actor, now=now)
+        elif cmd.action == "commander":
+            step = inc.set_commander(found, cmd.commander, actor=cmd.actor, now=now)
+        else:
+            raise InputError(f"unknown command {cmd.action!r}")
+        self._apply(step, spec)
+        if command_id:
+            self.state.applied.append(command_id)
+            self.state.meta_changed = True
+        return step.incident
+
+    # -- assessment --------------------------------------------------------------------------
+
+    def _rate(self, now: datetime, spec: DeclarationFile) -> float:
+        window = spec.policy.storm.window
+        horizon = now - window
+        recent = sum(1 for t in self.state.arrivals if horizon <= t <= now)
+        return recent / max(window.total_seconds() / 60, 1e-9)
+
+    def _assess(
+        self,
+        group: Group,
+        alerts: Mapping[str, AlertState],
+        impact: ImpactMap,
+        spec: DeclarationFile,
+        version: str,
+        now: datetime,
+        out: list[Verdict],
+    ) -> None:
+        s = self.state
+        facts = facts_of(group, alerts, spec=spec.scoring)
+        scored = score(facts, impact, spec=spec.scoring, now=now)
+        tied = s.incidents.get(s.by_group.get(group.id, ""))
+        if tied is not None and tied.open:
+            s.scores[group.id] = scored
+            scored = self._most_urgent(tied, scored)
+        policy = spec.policy
+        decision = evaluate(
+            facts,
+            scored,
+            incident=tied,
+            open_incidents=[i for i in s.incidents.values() if i.open],
+            resolved=[i for i in s.incidents.values() if _cooling(i, now, policy.cool_down)],
+            pending_since=s.pending.get(group.id),
+            alert_rate=self._rate(now, spec),
+            policy=policy,
+            rules_version=version,
+            now=now,
+        )
+        self._keep_pending(group.id, decision)
+        target = self._act(decision, facts, scored, spec, now)
+        if target is not None:
+            s.by_group[group.id] = target.id
+            self._sync_alerts(target, group, facts, spec, now)
+        self._record(decision, target, out)
+
+    def _most_urgent(self, incident: Incident, fresh: Score) -> Score:
+        """An incident of several groups follows its most urgent group, not the last one
+        assessed: a calming group must not note a downgrade while another one burns."""
+        best = fresh
+        for gid in incident.groups:
+            other = self.state.scores.get(gid)
+            if other is not None and other.priority.above(best.priority):
+                best = other
+        return best
+
+    def _keep_pending(self, group_id: str, decision: PolicyDecision) -> None:
+        s = self.state
+        before = s.pending.get(group_id)
+        if decision.pending_since is None:
+            if before is not None:
+                del s.pending[group_id]
+                s.meta_changed = True
+        elif before != decision.pending_since:
+            s.pending[group_id] = decision.pending_since
+            s.meta_changed = True
+        if decision.action is Action.HOLD and decision.until is not None:
+            self.mark(group_id, decision.until)
+
+    def _act(
+        self,
+        decision: PolicyDecision,
+        facts: GroupFacts,
+        scored: Score,
+        spec: DeclarationFile,
+        now: datetime,
+    ) -> Incident | None:
+        """Apply the decision; the incident the group is tied to afterwards, if any."""
+        s = self.state
+        reasons = decision.reasons
+        current = s.incidents.get(decision.incident_id or "")
+        step: Transition | None = None
+        if decision.action is Action.DECLARE:
+            step = inc.declare(
+                facts,
+                scored,
+                number=self._number(),
+                reasons=reasons,
+                rules_version=decision.rules_version,
+                now=now,
+            )
+        elif decision.action in (Action.JOIN, Action.ABSORB_INTO_STORM) and current is not None:
+            step = inc.join(current, facts, scored, reasons=reasons, now=now)
+        elif decision.action is Action.ABSORB_INTO_STORM:
+            step = inc.declare_storm(
+                facts,
+                scored,
+                number=self._number(),
+                alert_rate=self._rate(now, spec),
+                storm=spec.policy.storm,
+                reasons=reasons,
+                rules_version=decision.rules_version,
+                now=now,
+            )
+        elif decision.action is Action.ESCALATE and current is not None:
+            step = inc.escalate(current, scored, reasons=reasons, now=now)
+        elif decision.action is Action.NOTE_DOWNGRADE and current is not None:
+            step = inc.note_downgrade(current, scored, reasons=reasons, now=now)
+        if step is not None:
+            self._apply(step, spec)
+            return step.incident
+        tied = s.incidents.get(s.by_group.get(facts.group_id, ""))
+        return tied if tied is not None and tied.open else None
+
+    def _number(self) -> int:
+        s = self.state
+        number = s.next_number
+        s.next_number += 1
+        s.meta_changed = True
+        return number
+
+    def _sync_alerts(
+        self,
+        incident: Incident,
+        group: Group,
+        facts: GroupFacts,
+        spec: DeclarationFile,
+        now: datetime,
+    ) -> None:
+        """The incident's alerts follow the group: driving alerts attached, resolved ones
+        marked so (the last one starts the quiet period of auto-resolve)."""
+        step = inc.attach_alerts(incident, facts.signals, now=now)
+        gone = [
+            fp
+            for fp in step.incident.firing
+            if (m := group.members.get(fp)) is not None and m.status is not Status.FIRING
+        ]
+        if gone:
+            resolved = inc.resolve_alerts(step.incident, gone, now=now)
+            step = Transition(resolved.incident, step.entries + resolved.entries)
+        if step.entries:
+            self._apply(step, spec)
+        score_now = self.state.scores.get(group.id)
+        latest = self.state.incidents[incident.id]
+        if score_now is not None and latest.score is not score_now and latest.open:
+            self.state.incidents[incident.id] = inc.update_score(latest, score_now)
+            self.state.changed.add(incident.id)
+
+    def _apply(self, step: Transition, spec: DeclarationFile) -> None:
+        s = self.state
+        incident = step.incident
+        s.incidents[incident.id] = incident
+        s.changed.add(incident.id)
+        s.entries.extend((incident.id, entry) for entry in step.entries)
+        for gid in incident.groups:
+            s.by_group.setdefault(gid, incident.id)
+        self._schedule(incident, spec)
+
+    def _schedule(self, incident: Incident, spec: DeclarationFile) -> None:
+        """Its auto-resolve, or, once resolved, when the engine may forget it."""
+        due = inc.auto_resolve_due(incident, spec.policy.auto_resolve)
+        if due is not None:
+            heapq.heappush(self.state.due, (due, "incident", incident.id))
+        if incident.resolved_at is not None and not incident.open:
+            forget_at = incident.resolved_at + max(self._retention, spec.policy.cool_down)
+            heapq.heappush(self.state.due, (forget_at, "forget", incident.id))
+
+    def _auto_resolve(
+        self, incident_id: str, spec: DeclarationFile, when: datetime, out: list[Verdict]
+    ) -> None:
+        found = self.state.incidents.get(incident_id)
+        if found is None or inc.auto_resolve_due(found, spec.policy.auto_resolve) != when:
+            return  # something fired again, or a person decided
+        step = inc.auto_resolve(found, policy=spec.policy.auto_resolve, now=when)
+        if step is None:
+            return
+        self._apply(step, spec)
+        quiet = spec.policy.auto_resolve.quiet_period
+        out.append(
+            Verdict(
+                f"incident.{step.incident.status.value}",
+                when,
+                None,
+                incident_id,
+                (f"auto-resolve: every alert resolved and {quiet} passed quietly",),
+            )
+        )
+
+    def _record(
+        self, decision: PolicyDecision, incident: Incident | None, out: list[Verdict]
+    ) -> None:
+        """A verdict when the assessment says something new for the group (not every second
+        of a storm that keeps the same priority)."""
+        s = self.state
+        tied = None if incident is None else incident.id
+        key = (decision.action.value, decision.priority.value, tied)
+        before = s.assessed.get(decision.group_id)
+        if before == key:
+            return
+        s.assessed[decision.group_id] = key
+        s.meta_changed = True
+        if decision.action is Action.NONE and before is not None and before[1:] == key[1:]:
+            return  # "stays as it is" after a change already recorded: no news
+        out.append(
+            Verdict(
+                f"incident.{decision.action.value}",
+                decision.at,
+                decision.group_id,
+                tied or decision.incident_id,
+                decision.reasons,
+            )
+        )
+
+
+def _cooling(incident: Incident, now: datetime, cool_down: timedelta) -> bool:
+    at = incident.resolved_at
+    return not incident.open and at is not None and now - at <= cool_down
+
+
+class UnknownIncident(InputError):
+    status = 404
+    reason = "unknown_incident"
+
+
+def open_incidents(incidents: Iterable[Incident]) -> list[Incident]:
+    return sorted((i for i in incidents if i.open), key=lambda i: i.number)

@@ -1,0 +1,109 @@
+"""Incidents over HTTP: the records managers receive, and what people do to them.
+
+- `GET /api/v1/incidents?open=true&limit=N`: newest first, without timelines.
+- `GET /api/v1/incidents/{id}`: the incident, its score explained factor by factor, and its
+  whole timeline in order.
+- `POST /api/v1/incidents/{id}/status` `{"status": "acknowledged", "by": "alice", "note": ""}`,
+  `/reopen` `{"by", "note"}`, `/notes` `{"by", "text"}`, `/commander` `{"by", "commander"}`:
+  a person's change. It is applied by the engine (the one replica that writes incidents), in
+  order with the alerts, and the answer waits for it: 200 with the incident, 404 for an
+  incident the engine no longer works with, 409 for a move the status rules forbid, 503 when
+  no engine answers in time.
+
+Served by every replica from the store.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from incidentd.declare import incident as inc
+from incidentd.declare.declarer import Command
+from incidentd.declare.incident import IncidentStatus
+from incidentd.declare.timeline import person
+from incidentd.errors import WrongShape
+from incidentd.http.deps import DEPS
+from incidentd.http.groups import NotFound, _limit
+from incidentd.http.middleware import json_response
+from incidentd.ingest.source import json_path
+
+M = TypeVar("M", bound=BaseModel)
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(max_length=10_000)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    by: Name
+    """Who does it: recorded on the timeline (authentication comes with the `api:` config)."""
+
+
+class StatusBody(_Body):
+    status: Literal["acknowledged", "mitigated", "resolved"]
+    note: Text = ""
+
+
+class ReopenBody(_Body):
+    note: Text = ""
+
+
+class NoteBody(_Body):
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+
+
+class CommanderBody(_Body):
+    commander: Name | None = Field(default=None)
+
+
+def _parse(model: type[M], body: bytes) -> M:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        if first["type"] == "json_invalid":
+            raise WrongShape("$", f"body is not valid JSON: {first['msg']}") from None
+        raise WrongShape(json_path(tuple(first["loc"])), str(first["msg"])) from None
+
+
+async def list_incidents(request: web.Request) -> web.Response:
+    raw = request.query.get("open", "false")
+    if raw not in ("true", "false"):
+        raise WrongShape("?open", "must be true or false")
+    store = request.app[DEPS].state
+    found = await store.incidents(open_only=raw == "true", limit=_limit(request, 100))
+    return json_response(200, {"incidents": [inc.view(i) for i in found]})
+
+
+async def get_incident(request: web.Request) -> web.Response:
+    incident_id = request.match_info["incident_id"]
+    found = await request.app[DEPS].state.incident(incident_id)
+    if found is None:
+        raise NotFound(f"no incident {incident_id[:64]!r}")
+    incident, timeline = found
+    return json_response(200, inc.view(incident, timeline))
+
+
+def _command(action: str, incident_id: str, body: bytes) -> Command:
+    if action == "status":
+        s = _parse(StatusBody, body)
+        return Command(incident_id, "status", person(s.by), IncidentStatus(s.status), s.note)
+    if action == "reopen":
+        r = _parse(ReopenBody, body)
+        return Command(incident_id, "reopen", person(r.by), text=r.note)
+    if action == "notes":
+        n = _parse(NoteBody, body)
+        return Command(incident_id, "note", person(n.by), text=n.text)
+    c = _parse(CommanderBody, body)
+    return Command(incident_id, "commander", person(c.by), commander=c.commander)
+
+
+async def act_on_incident(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    incident_id = request.match_info["incident_id"]
+    command = _command(request.match_info["action"], incident_id, await request.read())
+    incident = await deps.commands.submit(command)
+    return json_response(200, inc.view(incident))

@@ -1,0 +1,128 @@
+"""Incidents over HTTP, from a real `incidentd serve` (example config, memory store): a
+database outage posted as webhooks is declared, readable with its explained score and its
+timeline, and people acknowledge it, note on it and resolve it through the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.integration.test_daemon_process import EXAMPLE, Daemon, free_port
+
+OUTAGE = [
+    {
+        "name": "PostgresDown",
+        "severity": "critical",
+        "labels": {"job": "postgres", "cluster": "orders", "instance": "orders-db-1:9187"},
+    },
+    {
+        "name": "CheckoutErrors",
+        "severity": "critical",
+        "labels": {"namespace": "shop", "app": "checkout", "pod": "checkout-7d9f-a"},
+    },
+]
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
+    proc = Daemon(EXAMPLE, free_port(), tmp_path / "daemon.log")
+    try:
+        await proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()
+
+
+async def _call(
+    http: aiohttp.ClientSession, method: str, url: str, body: Any = None
+) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    async with http.request(method, url, data=data, headers=headers) as r:
+        return r.status, await r.json()
+
+
+async def _first_incident(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
+    for _ in range(100):
+        status, body = await _call(http, "GET", url + "/api/v1/incidents")
+        assert status == 200
+        if body["incidents"]:
+            [incident] = body["incidents"]
+            return incident  # type: ignore[no-any-return]
+        await asyncio.sleep(0.1)
+    raise AssertionError("no incident was declared")
+
+
+async def test_an_outage_is_declared_and_people_handle_it_through_the_api(
+    daemon: Daemon,
+) -> None:
+    url = daemon.url
+    async with aiohttp.ClientSession() as http:
+        for body in OUTAGE:
+            status, _ = await _call(http, "POST", url + "/webhooks/generic", body)
+            assert status == 202
+        listed = await _first_incident(http, url)
+        assert listed["id"] == "INC-1000"
+        assert listed["priority"] == "P1"
+        assert "orders-db" in listed["root_causes"]
+        assert listed["score"]["factors"], "the score is explained"
+
+        status, found = await _call(http, "GET", url + "/api/v1/incidents/INC-1000")
+        assert status == 200
+        assert [e["kind"] for e in found["timeline"]][:1] == ["declared"]
+        assert {e["details"].get("name") for e in found["timeline"]} >= {
+            "PostgresDown",
+            "CheckoutErrors",
+        }
+
+        incident = url + "/api/v1/incidents/INC-1000"
+        status, acked = await _call(
+            http, "POST", incident + "/status", {"status": "acknowledged", "by": "alice"}
+        )
+        assert (status, acked["status"]) == (200, "acknowledged")
+        status, _ = await _call(
+            http, "POST", incident + "/commander", {"commander": "alice", "by": "bob"}
+        )
+        assert status == 200
+        status, _ = await _call(
+            http,
+            "POST",
+            incident + "/notes",
+            {"text": "failing over to the replica", "by": "alice"},
+        )
+        assert status == 200
+        status, done = await _call(
+            http, "POST", incident + "/status", {"status": "resolved", "by": "alice", "note": "ok"}
+        )
+        assert (status, done["status"], done["commander"]) == (200, "resolved", "alice")
+
+        # A move the rules forbid, an unknown incident, a wrong body: 409, 404, 422.
+        status, body = await _call(
+            http, "POST", incident + "/status", {"status": "acknowledged", "by": "alice"}
+        )
+        assert (status, body["reason"]) == (409, "invalid_transition")
+        status, body = await _call(
+            http, "POST", url + "/api/v1/incidents/INC-9/notes", {"text": "x", "by": "a"}
+        )
+        assert (status, body["reason"]) == (404, "unknown_incident")
+        status, body = await _call(http, "POST", incident + "/status", {"status": "done"})
+        assert status == 422
+        assert body["path"].startswith("$.")
+        status, body = await _call(http, "GET", url + "/api/v1/incidents/INC-4242")
+        assert status == 404
+
+        status, found = await _call(http, "GET", incident)
+        kinds = [e["kind"] for e in found["timeline"]]
+        assert kinds.count("status_changed") == 2
+        assert "note" in kinds
+        assert "commander_set" in kinds
+        [note] = [e for e in found["timeline"] if e["kind"] == "note"]
+        assert note["actor"] == {"kind": "person", "name": "alice"}
+        assert [e["seq"] for e in found["timeline"]] == list(range(len(kinds)))
