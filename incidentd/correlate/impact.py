@@ -294,19 +294,23 @@ class ImpactMap:
         )
 
     def related(self, name: str, hops: int) -> frozenset[str]:
-        """`name` and every service within `hops` dependency edges of it, in either
-        direction; empty for a name that is not a service."""
+        """`name`, what it needs within `hops` edges (following depends_on), and what needs it
+        within `hops` edges (the reverse): the services on a dependency chain through it,
+        where one failure can cause the other. Not its siblings: two services that share a
+        dependent (auth and orders-db, both behind the gateway) are not related by that,
+        or every failure behind a hub would join one group. Empty for an unknown name."""
         return self._related.get((name, hops), lambda: self._neighbourhood(name, hops))
 
     def _neighbourhood(self, name: str, hops: int) -> frozenset[str]:
         if name not in self.services:
             return frozenset()
         seen = {name}
-        frontier = [name]
-        for _ in range(hops):
-            step = [n for f in frontier for n in (*self._down[f], *self._up[f]) if n not in seen]
-            seen.update(step)
-            frontier = list(dict.fromkeys(step))
-            if not frontier:
-                break
+        for edges in (self._down, self._up):  # one direction at a time: a chain, not a tree
+            frontier = [name]
+            for _ in range(hops):
+                step = [n for f in frontier for n in edges[f] if n not in seen]
+                seen.update(step)
+                frontier = list(dict.fromkeys(step))
+                if not frontier:
+                    break
         return frozenset(seen)

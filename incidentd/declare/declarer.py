@@ -146,6 +146,7 @@ class Declarer:
     ) -> None:
         self.state = state or DeclareState()
         self._retention = retention
+        self._rate_cache: tuple[datetime, float] | None = None
 
     # -- what the engine tells it ----------------------------------------------------------
 
@@ -190,7 +191,8 @@ class Declarer:
         """A new or re-firing alert (what the storm rate counts)."""
         arrivals = self.state.arrivals
         arrivals.append(at)
-        horizon = at - spec.policy.storm.window
+        self._rate_cache = None
+        horizon = at - max(spec.policy.storm.window, timedelta(minutes=1))
         while arrivals and arrivals[0] < horizon:
             arrivals.popleft()
 
@@ -292,10 +294,24 @@ class Declarer:
     # -- assessment --------------------------------------------------------------------------
 
     def _rate(self, now: datetime, spec: DeclarationFile) -> float:
+        """New and re-firing alerts a minute: the higher of the last minute's count and the
+        average over the storm window, so that a storm that breaks out at once is seen
+        within a minute, and one that builds up slowly is seen too."""
+        if self._rate_cache is not None and self._rate_cache[0] == now:
+            return self._rate_cache[1]  # every group due at one instant: counted once
         window = spec.policy.storm.window
-        horizon = now - window
-        recent = sum(1 for t in self.state.arrivals if horizon <= t <= now)
-        return recent / max(window.total_seconds() / 60, 1e-9)
+        minute = timedelta(minutes=1)
+        in_window = in_minute = 0
+        for t in reversed(self.state.arrivals):
+            if t > now:
+                continue
+            if now - t > max(window, minute):
+                break
+            in_window += now - t <= window
+            in_minute += now - t <= minute
+        rate = max(float(in_minute), in_window / max(window / minute, 1.0))
+        self._rate_cache = (now, rate)
+        return rate
 
     def _assess(
         self,

@@ -7,6 +7,9 @@ T0 is Monday 2026-03-02 09:00 UTC; no silence of the example is active then.
 from __future__ import annotations
 
 import copy
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -214,3 +217,161 @@ def test_a_new_leader_resumes_without_declaring_again(rules: RuleSet) -> None:
     assert "incident.declare" not in [d.kind for d in decisions]
     assert len(second.declarer.state.incidents["INC-1000"].alerts) == 4
     assert second.declarer.state.next_number == 1001
+
+
+def _search(name: str, minute: float, severity: Severity, n: int = 0) -> Alert:
+    labels = {"job": "elasticsearch", "cluster": "search", "instance": f"es-{n}"}
+    return alert(name, minute=minute, severity=severity, labels=labels)
+
+
+def _verdicts(decisions: list[Decision]) -> list[tuple[str, str | None]]:
+    return [(d.kind, d.incident_id) for d in decisions if d.kind.startswith("incident.")]
+
+
+def test_a_slow_burn_is_declared_when_it_escalates_to_the_threshold_and_held_for_sustain(
+    rules: RuleSet,
+) -> None:
+    """Search warnings on more and more hosts: P3 at first (not declared), P2 as it grows;
+    the example's 2-minute sustain then holds it before the declaration."""
+    burn = [_search("SearchLatencyHigh", m, Severity.WARNING, n=m) for m in range(0, 20, 2)]
+    engine, decisions = drive(rules, burn, until=25)
+    kinds = [d.kind for d in decisions if d.kind.startswith("incident.")]
+    assert kinds[:3] == ["incident.none", "incident.hold", "incident.declare"]
+    first = next(d for d in decisions if d.kind == "incident.none")
+    assert "P3" in first.reasons[0]
+    held = next(d for d in decisions if d.kind == "incident.hold")
+    declared = next(d for d in decisions if d.kind == "incident.declare")
+    assert "P2" in held.reasons[0]
+    assert declared.at - held.at == timedelta(minutes=2), "declared when the sustain time is met"
+    [incident] = engine.declarer.state.incidents.values()
+    assert incident.declared_at == declared.at
+
+
+def test_a_spike_shorter_than_the_sustain_time_declares_nothing(rules: RuleSet) -> None:
+    spike = _search("SearchErrors", 0, Severity.ERROR)
+    gone = alert(
+        "SearchErrors",
+        status=Status.RESOLVED,
+        minute=1,
+        starts=0,
+        severity=Severity.ERROR,
+        labels=dict(spike.labels),
+    )
+    engine, decisions = drive(rules, [spike, gone], until=10)
+    assert engine.declarer.state.incidents == {}
+    assert "incident.hold" in [d.kind for d in decisions], "it was held, then forgotten"
+    assert engine.declarer.state.pending == {}
+
+
+def test_a_flapping_non_critical_alert_declares_nothing(rules: RuleSet) -> None:
+    reports: list[Alert] = []
+    for i in range(8):  # a warning that fires and clears every 4 minutes, for half an hour
+        fired = alert(
+            "SearchHeapHigh",
+            minute=i * 4,
+            severity=Severity.WARNING,
+            labels={"job": "elasticsearch", "cluster": "search", "instance": "es-1"},
+            report=str(i),
+        )
+        reports.append(fired)
+        reports.append(
+            alert(
+                "SearchHeapHigh",
+                status=Status.RESOLVED,
+                minute=i * 4 + 2.5,
+                starts=i * 4,
+                severity=Severity.WARNING,
+                labels=dict(fired.labels),
+                report=str(i),
+            )
+        )
+    engine, _ = drive(rules, reports, until=40)
+    assert engine.declarer.state.incidents == {}
+
+
+def test_two_independent_failures_at_once_are_two_incidents(rules: RuleSet) -> None:
+    auth = [
+        alert(
+            "AuthErrors",
+            minute=0.1 + i,
+            severity=Severity.CRITICAL,
+            labels={"namespace": "identity", "app": "auth", "pod": f"auth-{i}"},
+        )
+        for i in range(3)
+    ]
+    engine, _ = drive(rules, db_outage() + auth, until=6)
+    incidents = sorted(engine.declarer.state.incidents.values(), key=lambda i: i.number)
+    assert len(incidents) == 2
+    assert {tuple(i.root_causes) for i in incidents} == {("orders-db",), ("auth",)}
+    assert all(not set(a.alerts) & set(b.alerts) for a in incidents for b in incidents if a != b)
+
+
+def test_alerts_in_a_maintenance_window_declare_nothing(rules: RuleSet) -> None:
+    """The weekly orders-db maintenance (Sundays 02:00-04:00 Paris): its alerts are silenced."""
+    sunday = datetime(2026, 3, 1, 1, 30, tzinfo=UTC)  # 02:30 in Paris (UTC+1 in March)
+    base = (sunday - at(0)).total_seconds() / 60
+    during = [
+        alert(
+            "PostgresDown",
+            minute=base + i,
+            severity=Severity.CRITICAL,
+            labels={"job": "postgres", "cluster": "orders", "instance": f"orders-db-{i}:9187"},
+        )
+        for i in range(3)
+    ]
+    engine, decisions = drive(rules, during, until=base + 10)
+    assert engine.declarer.state.incidents == {}
+    assert all("silenced" in " ".join(d.reasons) for d in decisions if d.kind == "alert.new")
+
+
+@pytest.fixture(scope="module")
+def forty_services(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
+    """The example's rules and declaration policy over 40 independent critical services
+    (no dependencies: nothing correlates them), so that a storm makes 40 groups."""
+    target = tmp_path_factory.mktemp("forty") / "config"
+    shutil.copytree(EXAMPLE, target)
+    (target / "silences.yaml").write_text("silences: []\n")
+    services = {
+        f"svc-{i}": {
+            "owner": "team",
+            "criticality": "critical",
+            "customer_facing": True,
+            "users_per_minute": 2000,
+            "match": [f'app="svc-{i}"'],
+        }
+        for i in range(40)
+    }
+    (target / "services.yaml").write_text(
+        json.dumps(
+            {
+                "capabilities": {"checkout": {}},
+                "services": {**services, "payments": {"owner": "team"}},
+            }
+        )
+    )
+    return load(target, env={})
+
+
+def test_a_storm_across_the_map_is_one_storm_incident_not_dozens(
+    forty_services: RuleSet,
+) -> None:
+    """3,000 critical alerts in five minutes on 40 unrelated services: the example's 2-minute
+    sustain holds each group, by then the storm is plain, and one storm incident takes them
+    all instead of 40 pages."""
+    storm = [
+        alert(
+            "Errors",
+            minute=i / 600,
+            severity=Severity.CRITICAL,
+            labels={"app": f"svc-{i % 40}", "pod": f"p-{i % 7}", "n": str(i)},
+        )
+        for i in range(3000)
+    ]
+    engine, decisions = drive(forty_services, storm, batch=200, until=6)
+    incidents = list(engine.declarer.state.incidents.values())
+    assert len(engine.state.groups) == 40  # payments (kept for the example's policy) is quiet
+    [storm_incident] = incidents
+    assert storm_incident.storm
+    assert storm_incident.title.startswith("Alert storm")
+    assert len(storm_incident.groups) == 40
+    assert [d.kind for d in decisions].count("incident.absorb_into_storm") == 40

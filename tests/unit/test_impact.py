@@ -358,14 +358,14 @@ def test_root_causes_are_failing_services_that_reach_no_other_failing_one(
 # --- related ---------------------------------------------------------------------------------
 
 
-def test_related_counts_hops_in_both_directions() -> None:
+def test_related_follows_dependency_chains_both_ways_but_not_to_siblings() -> None:
     assert GRAPH.related("checkout", 0) == {"checkout"}
     assert GRAPH.related("checkout", 1) == {"checkout", "api", "orders-db", "payments"}
-    assert GRAPH.related("checkout", 2) == {
-        *("checkout", "api", "orders-db", "payments"),
-        *("frontend", "search", "reports"),
-    }
-    assert GRAPH.related("checkout", 10) == set(GRAPH.services)
+    # search (behind api too) and reports (on orders-db too) are siblings: not related.
+    assert GRAPH.related("checkout", 2) == {"checkout", "api", "orders-db", "payments", "frontend"}
+    assert GRAPH.related("checkout", 10) == GRAPH.related("checkout", 2)
+    assert GRAPH.related("orders-db", 3) == {"orders-db", "checkout", "reports", "api", "frontend"}
+    assert "search" not in GRAPH.related("orders-db", 10)
 
 
 def test_related_of_an_unknown_service_is_empty() -> None:
