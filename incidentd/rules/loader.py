@@ -18,6 +18,7 @@ from typing import Any, cast
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from incidentd.act.config import TargetsFile
 from incidentd.errors import ConfigInvalid, RulesError
 from incidentd.rules import checks
 from incidentd.rules.schema import (
@@ -37,6 +38,7 @@ FILES: dict[str, type[BaseModel]] = {
     "rules.yaml": RulesFile,
     "silences.yaml": SilencesFile,
     "declaration.yaml": DeclarationFile,
+    "targets.yaml": TargetsFile,
 }
 """Every file a config directory may hold, with its schema. Missing files take defaults."""
 
@@ -56,6 +58,8 @@ class RuleSet:
     declaration: DeclarationFile = field(default_factory=DeclarationFile)
     """Scoring and declaration policy (last, with a default: RuleSets built in code without
     one get the documented defaults)."""
+    targets: TargetsFile = field(default_factory=TargetsFile)
+    """Where actions go (PagerDuty, Slack, ...): targets.yaml, none by default."""
 
 
 def default_ruleset() -> RuleSet:

@@ -112,7 +112,8 @@ def test_unknown_yaml_file_is_a_warning_not_an_error(tmp_path: Path) -> None:
     (tmp_path / "servises.yaml").write_text("a: 1\n")
     assert load(tmp_path, env={}).warnings == (
         "servises.yaml: not a file incidentd reads "
-        "(known: sources.yaml, services.yaml, rules.yaml, silences.yaml, declaration.yaml)",
+        "(known: sources.yaml, services.yaml, rules.yaml, silences.yaml, declaration.yaml, "
+        "targets.yaml)",
     )
 
 

@@ -1,0 +1,216 @@
+"""The contract between the outbox and the action targets.
+
+The outbox hands a target an `ActionRequest` (what happened to which incident) and the
+vendor references it kept from earlier attempts on the same incident and target (`refs`:
+PagerDuty's dedup_key, Slack's channel id, Opsgenie's pending request id, ServiceNow's
+sys_id); the target makes exactly one attempt and answers an `Outcome`: sent, retry (after
+`retry_after` seconds when the vendor said) or failed, with the refs to keep. The outbox owns
+retries, backoff, dead letters and the storage of refs (Alertmanager's single RetryStage);
+a target never sleeps, never loops and never logs (so it cannot log a secret).
+
+Multi-step flows (Slack: create the channel, invite, post) are resumable: each step records
+what it made in the refs as soon as it is made, and a later attempt skips what the refs say is
+done, so a failed invite followed by a retry never creates the channel twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict
+
+from incidentd.model import Priority
+
+REASON_LIMIT = 300
+"""Outcome reasons land on the timeline and in logs: short, and never a body or a URL."""
+
+
+class ActionEvent(StrEnum):
+    """What happened to the incident, i.e. why the outbox asks the target to act."""
+
+    DECLARED = "declared"
+    ESCALATED = "escalated"
+    ACKNOWLEDGED = "acknowledged"
+    MITIGATED = "mitigated"
+    RESOLVED = "resolved"
+    UPDATED = "updated"
+
+
+class OutcomeKind(StrEnum):
+    SENT = "sent"
+    RETRY = "retry"
+    FAILED = "failed"
+
+
+def idempotency_key(incident_id: str, event: ActionEvent, target: str, seq: int) -> str:
+    """`INC-1042:declared:12:pagerduty`: one key per (incident, action, target).
+
+    `seq` is the timeline position of the entry that caused the action, so that a second
+    escalation of one incident is a new action while a retry of the first is not.
+    """
+    return f"{incident_id}:{event.value}:{seq}:{target}"
+
+
+# --- the incident as the targets read it --------------------------------------------------------
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class FactorView(_View):
+    name: str
+    value: bool | int | float | str
+    contribution: float
+    note: str
+
+
+class ScoreView(_View):
+    value: int
+    priority: Priority
+    summary: str
+    factors: tuple[FactorView, ...] = ()
+
+    def explanation(self) -> tuple[str, ...]:
+        """One line per factor, as `Score.explanation` writes them."""
+        return tuple(f"{f.name} {f.contribution:+g}: {f.note}" for f in self.factors)
+
+
+class EntryView(_View):
+    seq: int
+    at: datetime
+    kind: str
+    actor: dict[str, str]
+    details: dict[str, Any]
+
+
+class IncidentFacts(_View):
+    """The fields of `incident.view()` that targets use, typed. Parsed once per request; the
+    raw view stays available to templates (webhook)."""
+
+    id: str
+    number: int
+    title: str
+    status: str
+    priority: Priority
+    score: ScoreView
+    services: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = ()
+    root_causes: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    declared_at: datetime
+    acknowledged_at: datetime | None = None
+    mitigated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    commander: str | None = None
+    storm: bool = False
+    timeline: tuple[EntryView, ...] = ()
+
+    @property
+    def subject(self) -> str:
+        """What the incident touches first: a root cause, else a service, else `incidentd`."""
+        return next(iter((*self.root_causes, *self.services)), "incidentd")
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    href: str
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequest:
+    """One action on one incident for one target. Build it with `ActionRequest.of`.
+
+    `incident` is `incident.view()` (JSON-native, the timeline included when the target
+    should carry it); `facts` is its typed reading, validated at construction so that a bad
+    view fails in the outbox, not in a vendor call.
+    """
+
+    key: str
+    event: ActionEvent
+    incident: Mapping[str, Any]
+    bridge_url: str | None = None
+    links: tuple[Link, ...] = ()
+    responders: tuple[str, ...] = ()
+    """Vendor user ids of the commander and the on-call responders (Slack invites them)."""
+    note: str = ""
+    """What a person wrote with an `updated` event (a status update), if anything."""
+    facts: IncidentFacts = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "facts", IncidentFacts.model_validate(self.incident))
+
+    @classmethod
+    def of(
+        cls,
+        incident: Mapping[str, Any],
+        event: ActionEvent,
+        *,
+        target: str,
+        seq: int,
+        bridge_url: str | None = None,
+        links: Sequence[Link] = (),
+        responders: Sequence[str] = (),
+        note: str = "",
+    ) -> ActionRequest:
+        key = idempotency_key(str(incident.get("id", "")), event, target, seq)
+        return cls(
+            key=key,
+            event=event,
+            incident=incident,
+            bridge_url=bridge_url,
+            links=tuple(links),
+            responders=tuple(responders),
+            note=note,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt did. `refs` is the whole mapping to keep for the incident and target
+    (what came in, plus what this attempt made, minus what it settled), also after a failure:
+    a half-done flow resumes from it."""
+
+    kind: OutcomeKind
+    reason: str = ""
+    retry_after: float | None = None
+    """Seconds the vendor asked us to wait (Retry-After and the like); None: not said."""
+    refs: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def sent(cls, reason: str = "", *, refs: Mapping[str, str]) -> Outcome:
+        return cls(OutcomeKind.SENT, _short(reason), None, dict(refs))
+
+    @classmethod
+    def retry(
+        cls, reason: str, *, refs: Mapping[str, str], retry_after: float | None = None
+    ) -> Outcome:
+        return cls(OutcomeKind.RETRY, _short(reason), retry_after, dict(refs))
+
+    @classmethod
+    def failed(cls, reason: str, *, refs: Mapping[str, str]) -> Outcome:
+        return cls(OutcomeKind.FAILED, _short(reason), None, dict(refs))
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 1] + "…"
+
+
+class Target(Protocol):
+    """One configured target (a PagerDuty service, a Slack workspace, ...)."""
+
+    name: str
+
+    async def send(
+        self, request: ActionRequest, session: aiohttp.ClientSession, refs: Mapping[str, str]
+    ) -> Outcome:
+        """Exactly one attempt, each request under the target's timeout; never raises for a
+        vendor or network failure (those are Outcomes)."""
+        ...

@@ -1,0 +1,159 @@
+"""Datadog: an event in the event stream for every declaration and status change, through
+datadog-api-client's Events API v1.
+
+Documented behaviour this module relies on (docs.datadoghq.com: "Post an event", "Rate
+Limits"; datadog-api-client's `EventCreateRequest` model):
+
+- POST `https://api.<site>/api/v1/events` with `DD-API-KEY`; `title` and `text` required,
+  `text` at most 4000 characters (markdown between `%%% \\n` and `\\n %%%`),
+  `aggregation_key` at most 100 characters (groups an incident's events), `alert_type` in
+  error/warning/info/success/..., `tags`. Answers 202 `{"status": "ok", "event": {...}}`.
+- 400 `{"errors": [...]}` and 403 are permanent; 429 comes with `X-RateLimit-Reset`
+  (seconds until the limit resets), used when there is no Retry-After; 5xx is retried.
+
+The client is synchronous (urllib3): each attempt builds its own `ApiClient` and runs in a
+worker thread under the target's timeout. The client's own retries are switched off (urllib3
+`retries=False`; datadog `enable_retry` stays off) so that one call is one attempt, and its
+host is set explicitly so that `DD_SITE` in the environment cannot redirect events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import urllib3
+from datadog_api_client import ApiClient, Configuration
+from datadog_api_client.exceptions import ApiException, OpenApiException
+from datadog_api_client.v1.api.events_api import EventsApi
+from datadog_api_client.v1.model.event_alert_type import EventAlertType
+from datadog_api_client.v1.model.event_create_request import EventCreateRequest
+
+from incidentd.act.config import DatadogConfig
+from incidentd.act.http import attempt, host_of, retry_after
+from incidentd.act.target import ActionEvent, ActionRequest, Outcome
+from incidentd.errors import PermanentError, TransientError
+
+TEXT_LIMIT = 4000
+AGGREGATION_LIMIT = 100
+ALERT_TYPES: Mapping[ActionEvent, str] = {
+    ActionEvent.DECLARED: "error",
+    ActionEvent.ESCALATED: "error",
+    ActionEvent.ACKNOWLEDGED: "warning",
+    ActionEvent.MITIGATED: "info",
+    ActionEvent.RESOLVED: "success",
+    ActionEvent.UPDATED: "info",
+}
+
+
+def event_fields(request: ActionRequest, config: DatadogConfig) -> dict[str, Any]:
+    """The event's fields (JSON-native), before the client's model validates them."""
+    facts = request.facts
+    lines = [facts.score.summary, *facts.score.explanation()]
+    if request.note:
+        lines.insert(0, request.note)
+    if request.bridge_url:
+        lines.append(f"Bridge: {request.bridge_url}")
+    lines += [f"[{link.text or link.href}]({link.href})" for link in request.links]
+    markdown = "\n".join(lines)
+    room = TEXT_LIMIT - len("%%% \n\n %%%")
+    text = f"%%% \n{markdown[:room]}\n %%%"
+    tags = [
+        "source:incidentd",
+        f"incident:{facts.id.lower()}",
+        f"priority:{facts.priority.value.lower()}",
+        f"incident_status:{facts.status}",
+        *(f"service:{s}" for s in facts.services[:20]),
+        *config.tags,
+    ]
+    fields: dict[str, Any] = {
+        "title": f"[{facts.priority}] {facts.id} {request.event.value}: {facts.title}"[:500],
+        "text": text,
+        "aggregation_key": facts.id[:AGGREGATION_LIMIT],
+        "alert_type": ALERT_TYPES[request.event],
+        "tags": tags,
+    }
+    if config.source_type_name:
+        fields["source_type_name"] = config.source_type_name
+    return fields
+
+
+def _configuration(config: DatadogConfig) -> Configuration:
+    # the client's constructors are untyped (its models are typed)
+    conf = Configuration(  # type: ignore[no-untyped-call]
+        host=config.host,
+        api_key={"apiKeyAuth": config.api_key.get_secret_value()},
+        request_timeout=config.seconds,
+        enable_retry=False,
+        retry_policy=False,  # urllib3 would retry connection errors 3 times by default
+    )
+    # an explicit host: DD_SITE in the environment only fills server variables, unused here
+    return conf
+
+
+def _post(config: DatadogConfig, fields: dict[str, Any]) -> str:
+    """Blocking: one POST through the client; returns the event id. Raises the client's
+    errors (classified by `_classify`)."""
+    body = EventCreateRequest(
+        title=fields["title"],
+        text=fields["text"],
+        aggregation_key=fields["aggregation_key"],
+        alert_type=EventAlertType(fields["alert_type"]),  # type: ignore[no-untyped-call]
+        tags=fields["tags"],
+        **(
+            {"source_type_name": fields["source_type_name"]} if "source_type_name" in fields else {}
+        ),
+    )
+    with ApiClient(_configuration(config)) as client:
+        answer = EventsApi(client).create_event(body=body)  # type: ignore[no-untyped-call]
+    event = getattr(answer, "event", None)
+    return str(getattr(event, "id_str", None) or getattr(event, "id", "") or "")
+
+
+def _classify(exc: ApiException) -> Exception:
+    status = int(exc.status or 0)
+    headers = {str(k): str(v) for k, v in (exc.headers or {}).items()}
+    body = exc.body
+    errors = body.get("errors") if isinstance(body, dict) else None
+    said = "; ".join(str(e) for e in errors) if isinstance(errors, list) else ""
+    message = f"Datadog event: HTTP {status}" + (f": {said}" if said else "")
+    if status in (408, 429) or status >= 500:
+        wait = retry_after(headers)
+        if wait is None and headers.get("X-RateLimit-Reset", "").isdigit():
+            wait = float(headers["X-RateLimit-Reset"])
+        return TransientError(message, retry_after=wait)
+    return PermanentError(message)
+
+
+class DatadogTarget:
+    def __init__(self, name: str, config: DatadogConfig) -> None:
+        self.name = name
+        self.config = config
+
+    async def _send(self, fields: dict[str, Any]) -> str:
+        # the thread's request is bounded by request_timeout; this bounds the wait for it
+        try:
+            async with asyncio.timeout(self.config.seconds + 1):
+                return await asyncio.to_thread(_post, self.config, fields)
+        except ApiException as exc:
+            raise _classify(exc) from exc
+        except OpenApiException as exc:
+            raise PermanentError(f"Datadog event rejected by the client: {exc}") from exc
+        except TimeoutError as exc:
+            raise TransientError(
+                f"Datadog event: no answer from {host_of(self.config.host)}"
+            ) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            where = host_of(self.config.host)
+            raise TransientError(f"POST {where}: {type(exc).__name__}") from exc
+
+    async def send(
+        self, request: ActionRequest, session: aiohttp.ClientSession, refs: Mapping[str, str]
+    ) -> Outcome:
+        async def steps(found: dict[str, str]) -> str:
+            event_id = await self._send(event_fields(request, self.config))
+            return f"event {event_id} posted" if event_id else "event posted"
+
+        return await attempt(refs, steps, secrets=[self.config.api_key])
