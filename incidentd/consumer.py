@@ -125,11 +125,18 @@ class Consumer:
         if engine is None:
             await self._pause(self._cfg.lease_ttl_ms / 3000)
             return
-        entries = await self._next_entries()
+        # An assessment due soon (a declaration) must not wait for a full blocking read.
+        due = engine.declarer.next_due()
+        block = self._cfg.block_ms
+        if due is not None:
+            until_due = (due - self._clock.now()).total_seconds() * 1000
+            block = max(0, min(block, int(until_due) + 1))
+        entries = await self._next_entries(block)
         rules = self._rules.current
         now = self._clock.now()
         decisions: list[Decision] = []
-        if time.monotonic() - self._ticked >= self._cfg.tick_interval:
+        due_now = due is not None and due <= now
+        if due_now or time.monotonic() - self._ticked >= self._cfg.tick_interval:
             engine.set_api_silences(await self._api_silences())
             decisions.extend(engine.tick(rules=rules, now=now))
             self._ticked = time.monotonic()
@@ -163,7 +170,7 @@ class Consumer:
         )
         return Answer(sub.id, incident=incident)
 
-    async def _next_entries(self) -> list[Queued]:
+    async def _next_entries(self, block_ms: int) -> list[Queued]:
         if self._sweep:
             # A new leader first takes over everything left pending: only a leader reads the
             # queue, so those entries belong to one that died or lost its lease (it can no
@@ -182,9 +189,7 @@ class Consumer:
             if reclaimed:
                 log.warning("engine.reclaimed", entries=len(reclaimed))
                 return reclaimed
-        return await self._queue.read(
-            self._cfg.name, count=self._cfg.batch, block_ms=self._cfg.block_ms
-        )
+        return await self._queue.read(self._cfg.name, count=self._cfg.batch, block_ms=block_ms)
 
     async def _api_silences(self) -> list[Silence]:
         return await self._silences.list()
@@ -196,3 +201,7 @@ class Consumer:
             metrics.ENGINE_BATCH_SECONDS.observe(seconds)
         for decision in decisions:
             metrics.ENGINE_DECISIONS.labels(decision.kind).inc()
+            if decision.kind == "incident.sla_breached" and decision.detail:
+                clock, _, priority = decision.detail.partition("/")
+                metrics.SLA_BREACHES.labels(clock, priority).inc()
+                log.warning("incident.sla_breached", incident=decision.incident_id, clock=clock)

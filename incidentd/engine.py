@@ -61,6 +61,8 @@ class Decision:
     group_id: str | None = None
     reasons: tuple[str, ...] = ()
     incident_id: str | None = None
+    detail: str | None = None
+    """Machine-readable detail for metrics (an SLA breach: `<clock>/<priority>`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +340,7 @@ class Engine:
             return
         flapping = is_flapping(state.transitions, now=at, spec=rule.flapping)
         member = Member(state.status, state.service, bool(state.silenced_by), flapping)
+        before = group.members.get(state.fingerprint)
         if group.set_member(state.fingerprint, member):
             s.impact_stale.add(group.id)  # recomputed once per batch, not once per alert
         s.changed_members.setdefault(group.id, set()).add(state.fingerprint)
@@ -353,7 +356,11 @@ class Engine:
             if due is not None:
                 heapq.heappush(s.resolutions, (due, group.id))
         s.changed_groups.add(group.id)
-        self.declarer.mark(group.id, at)
+        prior = s.alerts.get(state.fingerprint)
+        if before != member or prior is None or prior.severity is not state.severity:
+            self.declarer.mark(group.id, at, state.fingerprint)
+        else:  # a repeat that changes nothing scoring reads: a refresh now and then
+            self.declarer.refresh(group.id, at)
         self._store_alert(state)
 
     def _refresh_impacts(self, c: Compiled) -> None:
@@ -437,7 +444,7 @@ class Engine:
             version=c.version,
         )
         out.extend(
-            Decision(v.kind, v.at, c.version, None, v.group_id, v.reasons, v.incident_id)
+            Decision(v.kind, v.at, c.version, None, v.group_id, v.reasons, v.incident_id, v.detail)
             for v in verdicts
         )
 

@@ -79,3 +79,9 @@ RECORD_DROPPED = Counter(
     "incidentd_record_dropped_total",
     "Webhooks not recorded for replay (buffer full or file not writable).",
 )
+
+SLA_BREACHES = Counter(
+    "incidentd_sla_breaches_total",
+    "Incident SLA clocks that ran out, by clock (declare, acknowledge, resolve) and priority.",
+    ["clock", "priority"],
+)

@@ -32,27 +32,31 @@ class Severity(StrEnum):
 
     @property
     def rank(self) -> int:
-        return _SEVERITY_RANK[self.value]
+        return _RANK[self]
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, Severity):
             return NotImplemented
-        return self.rank < other.rank
+        return _RANK[self] < _RANK[other]
 
     def __le__(self, other: object) -> bool:
         if not isinstance(other, Severity):
             return NotImplemented
-        return self.rank <= other.rank
+        return _RANK[self] <= _RANK[other]
 
     def __gt__(self, other: object) -> bool:
         if not isinstance(other, Severity):
             return NotImplemented
-        return self.rank > other.rank
+        return _RANK[self] > _RANK[other]
 
     def __ge__(self, other: object) -> bool:
         if not isinstance(other, Severity):
             return NotImplemented
-        return self.rank >= other.rank
+        return _RANK[self] >= _RANK[other]
+
+
+_RANK: dict[str, int] = {severity: _SEVERITY_RANK[severity.value] for severity in Severity}
+"""By member (a str, hashed as its value): comparisons in scoring run per alert."""
 
 
 class Priority(StrEnum):
@@ -67,15 +71,18 @@ class Priority(StrEnum):
 
     @property
     def rank(self) -> int:
-        return int(self.value[1])
+        return _PRIORITY_RANK[self]
 
     def above(self, other: Priority) -> bool:
         """More urgent than `other` (P1 is above P2)."""
-        return self.rank < other.rank
+        return _PRIORITY_RANK[self] < _PRIORITY_RANK[other]
 
     def at_least(self, other: Priority) -> bool:
         """As urgent as `other` or more (P1 and P2 are at least P2)."""
-        return self.rank <= other.rank
+        return _PRIORITY_RANK[self] <= _PRIORITY_RANK[other]
+
+
+_PRIORITY_RANK: dict[str, int] = {p: int(p.value[1]) for p in Priority}
 
 
 def _utc(value: datetime) -> datetime:

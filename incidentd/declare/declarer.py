@@ -35,7 +35,7 @@ from incidentd.correlate.impact import ImpactMap
 from incidentd.declare import incident as inc
 from incidentd.declare.incident import Incident, IncidentStatus, Transition
 from incidentd.declare.policy import Action, PolicyDecision, evaluate
-from incidentd.declare.scoring import GroupFacts, Score, facts_of, score
+from incidentd.declare.scoring import GroupFacts, Score, SignalCache, facts_of, score
 from incidentd.declare.timeline import Actor, TimelineEntry
 from incidentd.errors import InputError
 from incidentd.model import Status
@@ -44,6 +44,9 @@ from incidentd.rules.schema import DeclarationFile
 ASSESS_EVERY = timedelta(seconds=1)
 """Groups that changed are assessed at most this often, at whole multiples of it in event
 time: a storm of alerts into one group costs one assessment a second, not one per alert."""
+REFRESH_EVERY = timedelta(minutes=1)
+"""A group that only gets repeats is assessed again this often (its duration grows)."""
+SIGNALS_KEPT = 200_000
 APPLIED_KEPT = 1000
 FIRST_NUMBER = 1000
 """The first incident is INC-1000: ids of one width sort as text."""
@@ -68,6 +71,8 @@ class Verdict:
     group_id: str | None
     incident_id: str | None
     reasons: tuple[str, ...]
+    detail: str | None = None
+    """For metrics: `<clock>/<priority>` of an SLA breach."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,12 @@ class DeclareState:
     arrivals: deque[datetime] = field(default_factory=deque)
     scores: dict[str, Score] = field(default_factory=dict)
     """The latest score of each group tied to an open incident."""
+    last_assessed: dict[str, datetime] = field(default_factory=dict)
+    touched: dict[str, set[str] | None] = field(default_factory=dict)
+    """Group id -> the members that changed since its last assessment (None: all)."""
+    last_minute: deque[datetime] = field(default_factory=deque)
+    sla_due: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    """(incident, clock) -> when its SLA check is scheduled."""
     # changes since the last `take`:
     changed: set[str] = field(default_factory=set)
     entries: list[tuple[str, TimelineEntry]] = field(default_factory=list)
@@ -146,7 +157,10 @@ class Declarer:
     ) -> None:
         self.state = state or DeclareState()
         self._retention = retention
-        self._rate_cache: tuple[datetime, float] | None = None
+        self._pending_verdicts: list[Verdict] = []
+        self._signals: SignalCache = {}
+        """Scoring's per-alert Signals, remade only when an alert's state changed."""
+        """Verdicts made inside a transition (a declare-clock breach), recorded after it."""
 
     # -- what the engine tells it ----------------------------------------------------------
 
@@ -177,24 +191,50 @@ class Declarer:
             if group.firing:
                 self.mark(gid, group.last_seen)
 
-    def mark(self, group_id: str, at: datetime) -> None:
-        """A member of the group changed at `at`: assess it at the next instant."""
+    def mark(self, group_id: str, at: datetime, fingerprint: str | None = None) -> None:
+        """A member of the group changed at `at` (which one, when known): assess it at the
+        next instant. Without a fingerprint the whole group is looked at again."""
         when = assessment_instant(at)
         s = self.state
-        known = s.scheduled.get(group_id)
-        if known is not None and known <= when:
+        if fingerprint is None:
+            s.touched[group_id] = None
+        elif group_id not in s.touched:
+            s.touched[group_id] = {fingerprint}
+        elif (known := s.touched[group_id]) is not None:
+            known.add(fingerprint)
+        self._schedule_group(group_id, when)
+
+    def _schedule_group(self, group_id: str, when: datetime) -> None:
+        s = self.state
+        scheduled = s.scheduled.get(group_id)
+        if scheduled is not None and scheduled <= when:
             return
         s.scheduled[group_id] = when
         heapq.heappush(s.due, (when, "group", group_id))
 
+    def refresh(self, group_id: str, at: datetime) -> None:
+        """The group had a report that changed nothing scoring reads (a repeat): assess it
+        again only if it has not been for REFRESH_EVERY (its duration still counts)."""
+        s = self.state
+        last = s.last_assessed.get(group_id)
+        if last is None or at - last >= REFRESH_EVERY:
+            s.touched.setdefault(group_id, set())
+            self._schedule_group(group_id, assessment_instant(at))
+
     def arrived(self, at: datetime, spec: DeclarationFile) -> None:
         """A new or re-firing alert (what the storm rate counts)."""
-        arrivals = self.state.arrivals
-        arrivals.append(at)
-        self._rate_cache = None
-        horizon = at - max(spec.policy.storm.window, timedelta(minutes=1))
-        while arrivals and arrivals[0] < horizon:
-            arrivals.popleft()
+        self.state.arrivals.append(at)
+        self.state.last_minute.append(at)
+        self._prune(at, spec)
+
+    def _prune(self, now: datetime, spec: DeclarationFile) -> None:
+        s = self.state
+        horizon = now - spec.policy.storm.window
+        while s.arrivals and s.arrivals[0] < horizon:
+            s.arrivals.popleft()
+        horizon = now - timedelta(minutes=1)
+        while s.last_minute and s.last_minute[0] < horizon:
+            s.last_minute.popleft()
 
     def next_due(self) -> datetime | None:
         return self.state.due[0][0] if self.state.due else None
@@ -223,6 +263,8 @@ class Declarer:
                     self._assess(group, alerts, impact, spec, version, when, out)
             elif kind == "incident":
                 self._auto_resolve(name, spec, when, out)
+            elif kind == "sla":
+                self._check_sla(name, spec, when, out)
             else:
                 self.forget_incident(name)
         return out
@@ -232,6 +274,7 @@ class Declarer:
         s = self.state
         s.by_group.pop(group_id, None)
         s.scores.pop(group_id, None)
+        s.last_assessed.pop(group_id, None)
         if group_id in s.pending or group_id in s.assessed:
             s.pending.pop(group_id, None)
             s.assessed.pop(group_id, None)
@@ -297,21 +340,10 @@ class Declarer:
         """New and re-firing alerts a minute: the higher of the last minute's count and the
         average over the storm window, so that a storm that breaks out at once is seen
         within a minute, and one that builds up slowly is seen too."""
-        if self._rate_cache is not None and self._rate_cache[0] == now:
-            return self._rate_cache[1]  # every group due at one instant: counted once
-        window = spec.policy.storm.window
-        minute = timedelta(minutes=1)
-        in_window = in_minute = 0
-        for t in reversed(self.state.arrivals):
-            if t > now:
-                continue
-            if now - t > max(window, minute):
-                break
-            in_window += now - t <= window
-            in_minute += now - t <= minute
-        rate = max(float(in_minute), in_window / max(window / minute, 1.0))
-        self._rate_cache = (now, rate)
-        return rate
+        self._prune(now, spec)
+        s = self.state
+        minutes = max(spec.policy.storm.window / timedelta(minutes=1), 1.0)
+        return max(float(len(s.last_minute)), len(s.arrivals) / minutes)
 
     def _assess(
         self,
@@ -324,7 +356,11 @@ class Declarer:
         out: list[Verdict],
     ) -> None:
         s = self.state
-        facts = facts_of(group, alerts, spec=spec.scoring)
+        touched = s.touched.pop(group.id, None)
+        s.last_assessed[group.id] = now
+        if len(self._signals) > SIGNALS_KEPT:
+            self._signals.clear()  # evicted alerts linger in it: start afresh now and then
+        facts = facts_of(group, alerts, spec=spec.scoring, cache=self._signals)
         scored = score(facts, impact, spec=spec.scoring, now=now)
         tied = s.incidents.get(s.by_group.get(group.id, ""))
         if tied is not None and tied.open:
@@ -347,8 +383,11 @@ class Declarer:
         target = self._act(decision, facts, scored, spec, now)
         if target is not None:
             s.by_group[group.id] = target.id
-            self._sync_alerts(target, group, facts, spec, now)
+            fresh = decision.action in (Action.DECLARE, Action.JOIN, Action.ABSORB_INTO_STORM)
+            self._sync_alerts(target, group, facts, spec, now, None if fresh else touched)
         self._record(decision, target, out)
+        out.extend(self._pending_verdicts)
+        self._pending_verdicts.clear()
 
     def _most_urgent(self, incident: Incident, fresh: Score) -> Score:
         """An incident of several groups follows its most urgent group, not the last one
@@ -414,9 +453,18 @@ class Declarer:
             step = inc.note_downgrade(current, scored, reasons=reasons, now=now)
         if step is not None:
             self._apply(step, spec)
-            return step.incident
+            if decision.action in (Action.DECLARE, Action.ABSORB_INTO_STORM):
+                self._declare_clock(step.incident, spec, now)
+            return self.state.incidents[step.incident.id]
         tied = s.incidents.get(s.by_group.get(facts.group_id, ""))
         return tied if tied is not None and tied.open else None
+
+    def _declare_clock(self, incident: Incident, spec: DeclarationFile, now: datetime) -> None:
+        """Time to declare is known at once: from the first alert to now."""
+        target = sla_target(incident, "declare", spec)
+        start = incident.started_at
+        if target is not None and start is not None and now - start > target:
+            self._breach(incident, "declare", spec, now, self._pending_verdicts)
 
     def _number(self) -> int:
         s = self.state
@@ -432,14 +480,23 @@ class Declarer:
         facts: GroupFacts,
         spec: DeclarationFile,
         now: datetime,
+        touched: set[str] | None,
     ) -> None:
         """The incident's alerts follow the group: driving alerts attached, resolved ones
-        marked so (the last one starts the quiet period of auto-resolve)."""
-        step = inc.attach_alerts(incident, facts.signals, now=now)
+        marked so (the last one starts the quiet period of auto-resolve). Only the members
+        that changed are looked at (`touched`; None: all of them)."""
+        signals = facts.signals
+        if touched is not None:
+            signals = tuple(sig for sig in signals if sig.fingerprint in touched)
+        step = inc.attach_alerts(incident, signals, now=now)
+        candidates = step.incident.firing if touched is None else touched
+        firing = set(step.incident.firing) if touched is not None else None
         gone = [
             fp
-            for fp in step.incident.firing
-            if (m := group.members.get(fp)) is not None and m.status is not Status.FIRING
+            for fp in candidates
+            if (firing is None or fp in firing)
+            and (m := group.members.get(fp)) is not None
+            and m.status is not Status.FIRING
         ]
         if gone:
             resolved = inc.resolve_alerts(step.incident, gone, now=now)
@@ -470,6 +527,48 @@ class Declarer:
         if incident.resolved_at is not None and not incident.open:
             forget_at = incident.resolved_at + max(self._retention, spec.policy.cool_down)
             heapq.heappush(self.state.due, (forget_at, "forget", incident.id))
+        for clock in ("acknowledge", "resolve"):
+            due = sla_due(incident, clock, spec)
+            key = (incident.id, clock)
+            if due is not None and self.state.sla_due.get(key) != due:
+                self.state.sla_due[key] = due
+                heapq.heappush(self.state.due, (due, "sla", f"{incident.id}|{clock}"))
+
+    def _check_sla(
+        self, name: str, spec: DeclarationFile, when: datetime, out: list[Verdict]
+    ) -> None:
+        incident_id, _, clock = name.partition("|")
+        found = self.state.incidents.get(incident_id)
+        if found is None or self.state.sla_due.get((incident_id, clock)) != when:
+            return  # rescheduled (escalated, reopened) or forgotten
+        del self.state.sla_due[(incident_id, clock)]
+        if sla_due(found, clock, spec) != when:
+            return
+        self._breach(found, clock, spec, when, out)
+
+    def _breach(
+        self, found: Incident, clock: str, spec: DeclarationFile, when: datetime, out: list[Verdict]
+    ) -> None:
+        target = sla_target(found, clock, spec)
+        if target is None:
+            return
+        start = found.started_at if clock == "declare" else (found.reopened_at or found.declared_at)
+        due = (start or found.declared_at) + target
+        step = inc.breach(found, clock, target=target, due=due, now=when)
+        if not step.entries:
+            return
+        self._apply(step, spec)
+        priority = found.priority.value
+        out.append(
+            Verdict(
+                "incident.sla_breached",
+                when,
+                None,
+                found.id,
+                (f"{clock} SLA for {priority} is {target}: due {due.isoformat()}, not met",),
+                detail=f"{clock}/{priority}",
+            )
+        )
 
     def _auto_resolve(
         self, incident_id: str, spec: DeclarationFile, when: datetime, out: list[Verdict]
@@ -516,6 +615,55 @@ class Declarer:
                 decision.reasons,
             )
         )
+
+
+def sla_target(incident: Incident, clock: str, spec: DeclarationFile) -> timedelta | None:
+    targets = spec.sla.get(incident.priority)
+    return None if targets is None else getattr(targets, clock, None)
+
+
+def sla_due(incident: Incident, clock: str, spec: DeclarationFile) -> datetime | None:
+    """When the acknowledge or resolve clock runs out; None when it is met, stopped or has
+    no target (a reopened incident's clocks restart at the reopening)."""
+    target = sla_target(incident, clock, spec)
+    if target is None or clock in incident.breached:
+        return None
+    if clock == "acknowledge" and incident.status is not IncidentStatus.DECLARED:
+        return None
+    if clock == "resolve" and incident.status is IncidentStatus.RESOLVED:
+        return None
+    return (incident.reopened_at or incident.declared_at) + target
+
+
+def sla_view(incident: Incident, spec: DeclarationFile, now: datetime) -> dict[str, Any]:
+    """Each clock of the incident's priority: target, due, and met, breached or running."""
+    out: dict[str, Any] = {}
+    for clock in ("declare", "acknowledge", "resolve"):
+        target = sla_target(incident, clock, spec)
+        if target is None:
+            continue
+        end: datetime | None
+        if clock == "declare":
+            start, end = incident.started_at or incident.declared_at, incident.declared_at
+        else:
+            start = incident.reopened_at or incident.declared_at
+            end = incident.acknowledged_at if clock == "acknowledge" else incident.resolved_at
+            if clock == "acknowledge" and end is None:
+                end = incident.mitigated_at or incident.resolved_at
+        due = start + target
+        if clock in incident.breached:
+            state = "breached"
+        elif end is not None:
+            state = "met" if end <= due else "breached"
+        else:
+            state = "breached" if now > due else "running"
+        out[clock] = {
+            "target_seconds": target.total_seconds(),
+            "due": due.isoformat(),
+            "state": state,
+            "took_seconds": None if end is None else (end - start).total_seconds(),
+        }
+    return out
 
 
 def _cooling(incident: Incident, now: datetime, cool_down: timedelta) -> bool:

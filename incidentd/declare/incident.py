@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -79,9 +79,9 @@ class Incident:
     groups: tuple[str, ...]
     group_keys: tuple[str, ...]
     alerts: tuple[str, ...]
-    """Every alert fingerprint ever attached, sorted."""
+    """Every alert fingerprint ever attached, in the order attached."""
     firing: tuple[str, ...]
-    """The attached alerts firing now, sorted."""
+    """The attached alerts firing now, in the order (re)attached."""
     rules_version: str
     """The rules the incident was declared under."""
     declared_at: UtcDatetime
@@ -98,6 +98,10 @@ class Incident:
     """The person whose status decision automation must not override."""
     storm: bool = False
     timeline_size: int = 0
+    started_at: OptionalUtcDatetime = None
+    """When the failure began: the first alert of the group that was declared."""
+    breached: tuple[str, ...] = ()
+    """SLA clocks (declare, acknowledge, resolve) this incident has breached."""
 
     @property
     def open(self) -> bool:
@@ -192,6 +196,7 @@ def _new(
         declared_at=now,
         reasons=tuple(reasons),
         storm=storm,
+        started_at=facts.opened_at,
     )
     declared: Details = {
         "title": title,
@@ -291,30 +296,37 @@ def join(
 
 def attach_alerts(incident: Incident, signals: Iterable[Signal], *, now: datetime) -> Transition:
     """Attach firing alerts (new ones, or attached ones firing again); one entry each.
-    Attaching an alert that is already firing changes nothing."""
+    Attaching an alert that is already firing changes nothing. Lists keep the order in which
+    alerts were attached (no sorting: a storm incident attaches thousands)."""
     known, firing = set(incident.alerts), set(incident.firing)
     events: list[Event] = []
+    added: list[str] = []
+    again: list[str] = []
     for signal in signals:
-        if signal.fingerprint in firing:
+        fp = signal.fingerprint
+        if fp in firing:
             continue
         details: Details = {
-            "fingerprint": signal.fingerprint,
+            "fingerprint": fp,
             "name": signal.name,
             "service": signal.service,
             "severity": signal.severity.value,
-            "again": signal.fingerprint in known,
+            "again": fp in known,
         }
         events.append((EntryKind.ALERT_ATTACHED, ENGINE, details))
-        known.add(signal.fingerprint)
-        firing.add(signal.fingerprint)
+        if fp not in known:
+            known.add(fp)
+            added.append(fp)
+        firing.add(fp)
+        again.append(fp)
     if not events:
         return Transition(incident)
     return _log(
         incident,
         now,
         events,
-        alerts=tuple(sorted(known)),
-        firing=tuple(sorted(firing)),
+        alerts=(*incident.alerts, *added),
+        firing=(*incident.firing, *again),
         quiet_since=None,
     )
 
@@ -331,7 +343,10 @@ def resolve_alerts(incident: Incident, fingerprints: Iterable[str], *, now: date
         for f in gone
     ]
     quiet = incident.quiet_since if firing else now
-    return _log(incident, now, events, firing=tuple(sorted(firing)), quiet_since=quiet)
+    order = dict.fromkeys(incident.firing)  # in C: a storm incident has thousands
+    for fingerprint in gone:
+        del order[fingerprint]
+    return _log(incident, now, events, firing=tuple(order), quiet_since=quiet)
 
 
 # --- priority ----------------------------------------------------------------------------------
@@ -458,6 +473,29 @@ def auto_resolve(
     quiet = policy.quiet_period.total_seconds() / 60
     note = f"every alert resolved and {quiet:g} minutes passed quietly"
     return set_status(incident, IncidentStatus(policy.status), actor=ENGINE, now=now, note=note)
+
+
+# --- SLA ---------------------------------------------------------------------------------------
+
+
+def breach(
+    incident: Incident, clock: str, *, target: timedelta, due: datetime, now: datetime
+) -> Transition:
+    """An SLA clock ran out: recorded once per clock, on the timeline and the record."""
+    if clock in incident.breached:
+        return Transition(incident)
+    details: Details = {
+        "clock": clock,
+        "priority": incident.priority.value,
+        "target_seconds": target.total_seconds(),
+        "due": due.isoformat(),
+    }
+    return _log(
+        incident,
+        now,
+        [(EntryKind.SLA_BREACHED, ENGINE, details)],
+        breached=(*incident.breached, clock),
+    )
 
 
 # --- people ------------------------------------------------------------------------------------

@@ -161,11 +161,21 @@ def _signal(fingerprint: str, service: str | None, state: AlertState, spec: Scor
     )
 
 
+SignalCache = dict[str, tuple[AlertState, str | None, ScoringSpec, Signal]]
+"""fingerprint -> (the state, service and spec a Signal was made from, the Signal)."""
+
+
 def facts_of(
-    group: Group, alerts: Mapping[str, AlertState], *, spec: ScoringSpec = DEFAULT_SCORING
+    group: Group,
+    alerts: Mapping[str, AlertState],
+    *,
+    spec: ScoringSpec = DEFAULT_SCORING,
+    cache: SignalCache | None = None,
 ) -> GroupFacts:
     """The facts of `group`; `alerts` holds the states of its members (by fingerprint), and
-    `spec` says which labels name a host and a region. Costs one pass over the members."""
+    `spec` says which labels name a host and a region. Costs one pass over the members;
+    `cache` (kept by the caller) saves remaking the Signal of a member whose state object,
+    service and spec are the very same as last time."""
     signals: list[Signal] = []
     silenced = flapping = unknown = 0
     for fingerprint, member in group.members.items():
@@ -177,8 +187,16 @@ def facts_of(
             flapping += 1
         elif (state := alerts.get(fingerprint)) is None:
             unknown += 1
-        else:
+        elif cache is None:
             signals.append(_signal(fingerprint, member.service, state, spec))
+        else:
+            hit = cache.get(fingerprint)
+            if hit is not None and hit[0] is state and hit[1] == member.service and hit[2] is spec:
+                signals.append(hit[3])
+            else:
+                made = _signal(fingerprint, member.service, state, spec)
+                cache[fingerprint] = (state, member.service, spec, made)
+                signals.append(made)
     signals.sort(key=lambda s: s.fingerprint)
     return GroupFacts(
         group_id=group.id,

@@ -35,6 +35,7 @@ class EntryKind(StrEnum):
     ACTION_REQUESTED = "action_requested"
     ACTION_OUTCOME = "action_outcome"
     NOTE = "note"
+    SLA_BREACHED = "sla_breached"
 
 
 @dataclass(frozen=True, slots=True)

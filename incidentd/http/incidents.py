@@ -1,8 +1,8 @@
 """Incidents over HTTP: the records managers receive, and what people do to them.
 
 - `GET /api/v1/incidents?open=true&limit=N`: newest first, without timelines.
-- `GET /api/v1/incidents/{id}`: the incident, its score explained factor by factor, and its
-  whole timeline in order.
+- `GET /api/v1/incidents/{id}`: the incident, its score explained factor by factor, its SLA
+  clocks (target, due, met / breached / running) and its whole timeline in order.
 - `POST /api/v1/incidents/{id}/status` `{"status": "acknowledged", "by": "alice", "note": ""}`,
   `/reopen` `{"by", "note"}`, `/notes` `{"by", "text"}`, `/commander` `{"by", "commander"}`:
   a person's change. It is applied by the engine (the one replica that writes incidents), in
@@ -21,7 +21,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from incidentd.declare import incident as inc
-from incidentd.declare.declarer import Command
+from incidentd.declare.declarer import Command, sla_view
 from incidentd.declare.incident import IncidentStatus
 from incidentd.declare.timeline import person
 from incidentd.errors import WrongShape
@@ -84,7 +84,10 @@ async def get_incident(request: web.Request) -> web.Response:
     if found is None:
         raise NotFound(f"no incident {incident_id[:64]!r}")
     incident, timeline = found
-    return json_response(200, inc.view(incident, timeline))
+    deps = request.app[DEPS]
+    out = inc.view(incident, timeline)
+    out["sla"] = sla_view(incident, deps.rules.current.declaration, deps.clock.now())
+    return json_response(200, out)
 
 
 def _command(action: str, incident_id: str, body: bytes) -> Command:

@@ -621,8 +621,34 @@ class PolicySpec(Strict):
     capabilities: dict[str, PolicyOverride] = Field(default_factory=dict)
 
 
+class SlaTargets(Strict):
+    """How long each step may take for one priority; null: no clock for that step.
+
+    - `declare`: from the first alert of the failure to the declaration;
+    - `acknowledge`: from the declaration to a person's acknowledgement (or any later status);
+    - `resolve`: from the declaration to resolved."""
+
+    declare: Duration | None = None
+    acknowledge: Duration | None = None
+    resolve: Duration | None = None
+
+
+def _default_sla() -> dict[Priority, SlaTargets]:
+    m = timedelta(minutes=1)
+    h = timedelta(hours=1)
+    return {
+        Priority.P1: SlaTargets(declare=5 * m, acknowledge=5 * m, resolve=4 * h),
+        Priority.P2: SlaTargets(declare=10 * m, acknowledge=15 * m, resolve=8 * h),
+        Priority.P3: SlaTargets(declare=30 * m, acknowledge=h, resolve=24 * h),
+        Priority.P4: SlaTargets(acknowledge=4 * h, resolve=72 * h),
+        Priority.P5: SlaTargets(acknowledge=24 * h, resolve=168 * h),
+    }
+
+
 class DeclarationFile(Strict):
     """`declaration.yaml`."""
 
     scoring: ScoringSpec = ScoringSpec()
     policy: PolicySpec = PolicySpec()
+    sla: dict[Priority, SlaTargets] = Field(default_factory=_default_sla)
+    """SLA clocks per priority; a priority left out has none."""

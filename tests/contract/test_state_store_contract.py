@@ -109,7 +109,11 @@ async def test_decisions_newest_first(make_store: MakeStore, rules: RuleSet) -> 
     await _run(make_store(), rules)
     decisions = await make_store().recent_decisions(limit=3)
     assert len(decisions) == 3
-    assert decisions[0]["kind"] == "group.resolved"
+    everything = await make_store().recent_decisions(limit=1000)
+    assert decisions == everything[:3]
+    times = [str(d["at"]) for d in everything]
+    assert times == sorted(times, reverse=True), "newest first"
+    assert "group.resolved" in [d["kind"] for d in everything]
 
 
 async def test_removed_alerts_and_groups_are_gone_after_commit(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from incidentd.declare.declarer import Command, UnknownIncident
+from incidentd.declare.declarer import Command, UnknownIncident, sla_view
 from incidentd.declare.incident import IncidentStatus
 from incidentd.declare.timeline import EntryKind, person
 from incidentd.engine import Decision, Engine
@@ -375,3 +375,63 @@ def test_a_storm_across_the_map_is_one_storm_incident_not_dozens(
     assert storm_incident.title.startswith("Alert storm")
     assert len(storm_incident.groups) == 40
     assert [d.kind for d in decisions].count("incident.absorb_into_storm") == 40
+
+
+def test_an_unacknowledged_p1_breaches_its_acknowledge_sla_once(rules: RuleSet) -> None:
+    """P1: acknowledge within 5 minutes (the default SLA). Nobody does: one breach, on the
+    timeline and as a decision; then a person acknowledges, and resolve's clock runs on."""
+    engine, decisions = drive(rules, db_outage(), until=4)
+    assert "incident.sla_breached" not in [d.kind for d in decisions]
+    decisions = engine.tick(rules=rules, now=at(5))
+    decisions += engine.tick(rules=rules, now=at(30))
+    [breach] = [d for d in decisions if d.kind == "incident.sla_breached"]
+    assert (breach.incident_id, breach.detail, breach.at) == ("INC-1000", "acknowledge/P1", at(5))
+    incident = engine.declarer.state.incidents["INC-1000"]
+    assert incident.breached == ("acknowledge",)
+    entries = [e for _, e in engine.take_changes().incidents.entries]
+    assert [e.details["clock"] for e in entries if e.kind == EntryKind.SLA_BREACHED] == [
+        "acknowledge"
+    ]
+    view = sla_view(incident, rules.declaration, at(30))
+    assert view["acknowledge"]["state"] == "breached"
+    assert view["declare"]["state"] == "met"
+    assert view["resolve"]["state"] == "running"
+
+
+def test_an_acknowledged_incident_does_not_breach_acknowledge(rules: RuleSet) -> None:
+    engine, _ = drive(rules, db_outage(), until=2)
+    engine.command(
+        Command("INC-1000", "status", person("alice"), status=IncidentStatus.ACKNOWLEDGED),
+        rules=rules,
+        now=at(3),
+    )
+    decisions = engine.tick(rules=rules, now=at(60))
+    assert "incident.sla_breached" not in [d.kind for d in decisions]
+    view = sla_view(engine.declarer.state.incidents["INC-1000"], rules.declaration, at(60))
+    assert view["acknowledge"] == {
+        "target_seconds": 300.0,
+        "due": at(5).isoformat(),
+        "state": "met",
+        "took_seconds": 180.0,
+    }
+
+
+def test_a_slow_declaration_breaches_the_declare_sla(tmp_path: Path) -> None:
+    """The slow burn above is declared 4 minutes after its first alert; with a 3-minute
+    declare target for P2 that is a breach, recorded at the declaration."""
+    config = tmp_path / "config"
+    shutil.copytree(EXAMPLE, config)
+    policy = config / "declaration.yaml"
+    text = policy.read_text()
+    policy.write_text(
+        text[: text.index("\nsla:")] + "\nsla:\n  P2: {declare: 3m, acknowledge: 1h}\n"
+    )
+    strict = load(config, env={})
+    burn = [_search("SearchLatencyHigh", m, Severity.WARNING, n=m) for m in range(0, 20, 2)]
+    engine, decisions = drive(strict, burn, until=5)
+    [declared] = [d for d in decisions if d.kind == "incident.declare"]
+    [breach] = [d for d in decisions if d.kind == "incident.sla_breached"]
+    assert (breach.detail, breach.at) == ("declare/P2", declared.at)
+    incident = engine.declarer.state.incidents["INC-1000"]
+    assert incident.started_at == at(0)
+    assert sla_view(incident, strict.declaration, at(5))["declare"]["took_seconds"] == 240.0
