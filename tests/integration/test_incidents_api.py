@@ -76,6 +76,9 @@ async def test_an_outage_is_declared_and_people_handle_it_through_the_api(
 
         status, found = await _call(http, "GET", url + "/api/v1/incidents/INC-1000")
         assert status == 200
+        assert found["sla"]["declare"]["state"] == "met"
+        assert found["sla"]["acknowledge"]["state"] == "running"
+        assert found["sla"]["acknowledge"]["target_seconds"] == 300.0
         assert [e["kind"] for e in found["timeline"]][:1] == ["declared"]
         assert {e["details"].get("name") for e in found["timeline"]} >= {
             "PostgresDown",
@@ -119,6 +122,8 @@ async def test_an_outage_is_declared_and_people_handle_it_through_the_api(
         assert status == 404
 
         status, found = await _call(http, "GET", incident)
+        assert found["sla"]["acknowledge"]["state"] == "met"
+        assert found["sla"]["resolve"]["state"] == "met"
         kinds = [e["kind"] for e in found["timeline"]]
         assert kinds.count("status_changed") == 2
         assert "note" in kinds
