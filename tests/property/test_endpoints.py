@@ -194,3 +194,45 @@ def test_unknown_sources_are_404_not_500(daemon: int, path: str) -> None:
         daemon, "POST", f"/webhooks/{path}", b"{}", {"Content-Type": "application/json"}
     )
     assert status in {404, 405}, status
+
+
+INCIDENT_ANSWERS = {404, 422}
+"""No incident exists in this daemon: a body that passes its model reaches the engine, which
+answers 404; anything else is a 422 naming the path."""
+
+
+@pytest.mark.parametrize("action", ["status", "reopen", "notes", "commander"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_hostile_bodies_at_the_incident_api_get_a_documented_answer(
+    daemon: int, action: str, data: st.DataObject
+) -> None:
+    kind = data.draw(st.sampled_from(["bytes", "json", "shaped"]))
+    if kind == "bytes":
+        body = data.draw(st.binary(max_size=200))
+    elif kind == "json":
+        body = json.dumps(data.draw(json_values)).encode()
+    else:
+        fields = st.fixed_dictionaries(
+            {},
+            optional={
+                "by": json_values,
+                "status": st.sampled_from(["acknowledged", "resolved", "declared", "x"]),
+                "note": json_values,
+                "text": json_values,
+                "commander": json_values,
+            },
+        )
+        body = json.dumps(data.draw(fields)).encode()
+    incident = data.draw(st.sampled_from(["INC-1000", "INC-%00", "x" * 300, "INC-1"]))
+    status, answer = _request(
+        daemon,
+        "POST",
+        f"/api/v1/incidents/{incident}/{action}",
+        body,
+        {"Content-Type": "application/json"},
+    )
+    assert status in INCIDENT_ANSWERS, (status, answer[:300])
+    parsed = json.loads(answer)
+    assert parsed["reason"]
+    assert parsed["message"]
