@@ -6,7 +6,6 @@ import asyncio
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from pydantic import SecretStr
 
 from incidentd.clock import Clock
 from incidentd.recorder import Recorder
@@ -49,9 +48,6 @@ class Deps:
     """False from the start of a graceful shutdown: /readyz then answers 503."""
     silences: SilenceStore = field(default_factory=MemorySilences)
     """Silences created through the API (daemon.py gives the Redis one with a Redis store)."""
-    api_tokens: tuple[SecretStr, ...] = ()
-    """PROVISIONAL, until the config has an `api:` section: bearer tokens that may create and
-    expire silences. Empty: no authentication (local use only)."""
     state: StateStore = field(default_factory=MemoryState)
     """The engine's state, read by the groups API."""
     recorder: Recorder | None = None

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from incidentd.correlate.grouping import GroupState
 from incidentd.errors import InputError, WrongShape
+from incidentd.http import access
 from incidentd.http.deps import DEPS
 from incidentd.http.middleware import json_response
 
@@ -33,6 +34,7 @@ def _limit(request: web.Request, default: int) -> int:
 
 
 async def list_groups(request: web.Request) -> web.Response:
+    access.require(request, "read")
     raw_state = request.query.get("state")
     state = None
     if raw_state is not None:
@@ -45,6 +47,7 @@ async def list_groups(request: web.Request) -> web.Response:
 
 
 async def get_group(request: web.Request) -> web.Response:
+    access.require(request, "read")
     gid = request.match_info["group_id"]
     found = await request.app[DEPS].state.group(gid)
     if found is None:
@@ -54,6 +57,7 @@ async def get_group(request: web.Request) -> web.Response:
 
 
 async def list_decisions(request: web.Request) -> web.Response:
+    access.require(request, "read")
     store = request.app[DEPS].state
     decisions = await store.recent_decisions(limit=_limit(request, 100))
     return json_response(200, {"decisions": decisions})

@@ -8,7 +8,7 @@
   a person's change. It is applied by the engine (the one replica that writes incidents), in
   order with the alerts, and the answer waits for it: 200 with the incident, 404 for an
   incident the engine no longer works with, 409 for a move the status rules forbid, 503 when
-  no engine answers in time.
+  no engine answers in time. Writes need a token with the `write` scope (http/access.py).
 
 Served by every replica from the store.
 """
@@ -25,6 +25,7 @@ from incidentd.declare.declarer import Command, sla_view
 from incidentd.declare.incident import IncidentStatus
 from incidentd.declare.timeline import person
 from incidentd.errors import WrongShape
+from incidentd.http import access
 from incidentd.http.deps import DEPS
 from incidentd.http.groups import NotFound, _limit
 from incidentd.http.middleware import json_response
@@ -38,8 +39,8 @@ Text = Annotated[str, StringConstraints(max_length=10_000)]
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    by: Name
-    """Who does it: recorded on the timeline (authentication comes with the `api:` config)."""
+    by: Name | None = None
+    """Who does it, as recorded on the timeline; by default the name of the API token."""
 
 
 class StatusBody(_Body):
@@ -70,6 +71,7 @@ def _parse(model: type[M], body: bytes) -> M:
 
 
 async def list_incidents(request: web.Request) -> web.Response:
+    access.require(request, "read")
     raw = request.query.get("open", "false")
     if raw not in ("true", "false"):
         raise WrongShape("?open", "must be true or false")
@@ -79,6 +81,7 @@ async def list_incidents(request: web.Request) -> web.Response:
 
 
 async def get_incident(request: web.Request) -> web.Response:
+    access.require(request, "read")
     incident_id = request.match_info["incident_id"]
     found = await request.app[DEPS].state.incident(incident_id)
     if found is None:
@@ -90,23 +93,26 @@ async def get_incident(request: web.Request) -> web.Response:
     return json_response(200, out)
 
 
-def _command(action: str, incident_id: str, body: bytes) -> Command:
+def _command(action: str, incident_id: str, body: bytes, client: str) -> Command:
+    """The command of a request; the actor is `by` when given, else the token's name."""
     if action == "status":
-        s = _parse(StatusBody, body)
-        return Command(incident_id, "status", person(s.by), IncidentStatus(s.status), s.note)
+        st = _parse(StatusBody, body)
+        actor = person(st.by or client)
+        return Command(incident_id, "status", actor, IncidentStatus(st.status), st.note)
     if action == "reopen":
         r = _parse(ReopenBody, body)
-        return Command(incident_id, "reopen", person(r.by), text=r.note)
+        return Command(incident_id, "reopen", person(r.by or client), text=r.note)
     if action == "notes":
         n = _parse(NoteBody, body)
-        return Command(incident_id, "note", person(n.by), text=n.text)
+        return Command(incident_id, "note", person(n.by or client), text=n.text)
     c = _parse(CommanderBody, body)
-    return Command(incident_id, "commander", person(c.by), commander=c.commander)
+    return Command(incident_id, "commander", person(c.by or client), commander=c.commander)
 
 
 async def act_on_incident(request: web.Request) -> web.Response:
+    client = access.require(request, "write") or "anonymous"
     deps = request.app[DEPS]
     incident_id = request.match_info["incident_id"]
-    command = _command(request.match_info["action"], incident_id, await request.read())
+    command = _command(request.match_info["action"], incident_id, await request.read(), client)
     incident = await deps.commands.submit(command)
     return json_response(200, inc.view(incident))

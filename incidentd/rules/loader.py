@@ -22,6 +22,7 @@ from incidentd.act.config import TargetsFile
 from incidentd.errors import ConfigInvalid, RulesError
 from incidentd.rules import checks
 from incidentd.rules.schema import (
+    ApiFile,
     DeclarationFile,
     RulesFile,
     ServicesFile,
@@ -39,6 +40,7 @@ FILES: dict[str, type[BaseModel]] = {
     "silences.yaml": SilencesFile,
     "declaration.yaml": DeclarationFile,
     "targets.yaml": TargetsFile,
+    "api.yaml": ApiFile,
 }
 """Every file a config directory may hold, with its schema. Missing files take defaults."""
 
@@ -60,6 +62,8 @@ class RuleSet:
     one get the documented defaults)."""
     targets: TargetsFile = field(default_factory=TargetsFile)
     """Where actions go (PagerDuty, Slack, ...): targets.yaml, none by default."""
+    api: ApiFile = field(default_factory=ApiFile)
+    """Who may use the HTTP API: api.yaml (by default anyone reads, nobody writes)."""
 
 
 def default_ruleset() -> RuleSet:
@@ -255,6 +259,8 @@ def load(directory: Path, *, env: Mapping[str, str] | None = None) -> RuleSet:
         version=files.version,
         directory=directory,
         declaration=cast(DeclarationFile, models.get("declaration.yaml", DeclarationFile())),
+        targets=cast(TargetsFile, models.get("targets.yaml", TargetsFile())),
+        api=cast(ApiFile, models.get("api.yaml", ApiFile())),
     )
     warnings = _unknown_files(directory)
     problems = []

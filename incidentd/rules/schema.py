@@ -652,3 +652,33 @@ class DeclarationFile(Strict):
     policy: PolicySpec = PolicySpec()
     sla: dict[Priority, SlaTargets] = Field(default_factory=_default_sla)
     """SLA clocks per priority; a priority left out has none."""
+
+
+# --- api.yaml ------------------------------------------------------------------------------------
+
+Scope = Literal["read", "write"]
+
+
+class ApiToken(Strict):
+    """One client of the HTTP API: a name (recorded as the actor of what it writes, unless
+    the request names a person), its token (a list rotates), and what it may do."""
+
+    name: str = Field(min_length=1, max_length=100)
+    token: Secrets
+    scopes: tuple[Scope, ...] = ("read",)
+
+
+class ApiFile(Strict):
+    """`api.yaml`: who may read and write through `/api/v1/`. Writes always need a token
+    with the `write` scope; reads need one with `read` unless `anonymous_read` is on."""
+
+    anonymous_read: bool = True
+    tokens: tuple[ApiToken, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ApiFile:
+        names = [t.name for t in self.tokens]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"token names must be unique: {', '.join(twice)}")
+        return self

@@ -240,7 +240,8 @@ async def test_three_replicas_make_the_groups_one_process_makes(
     async with aiohttp.ClientSession() as http:
         target = f"{follower.url}/api/v1/incidents/{incident_id}/status"
         body = {"status": "acknowledged", "by": "alice"}
-        async with http.post(target, json=body) as r:
+        auth = {"Authorization": "Bearer scenario-write-token"}  # tests/scenarios/config
+        async with http.post(target, json=body, headers=auth) as r:
             assert r.status == 200, await r.text()
             assert (await r.json())["status"] == "acknowledged"
         async with http.get(f"{replicas[0].url}/api/v1/incidents/{incident_id}") as r:

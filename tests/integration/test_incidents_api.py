@@ -16,6 +16,7 @@ import pytest
 
 from tests.integration.test_daemon_process import EXAMPLE, Daemon, free_port
 
+TOKEN = "change-me-local-dev-token"  # noqa: S105 (config/example/api.yaml's)
 OUTAGE = [
     {
         "name": "PostgresDown",
@@ -44,7 +45,7 @@ async def _call(
     http: aiohttp.ClientSession, method: str, url: str, body: Any = None
 ) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
     async with http.request(method, url, data=data, headers=headers) as r:
         return r.status, await r.json()
 
@@ -106,6 +107,13 @@ async def test_an_outage_is_declared_and_people_handle_it_through_the_api(
         )
         assert (status, done["status"], done["commander"]) == (200, "resolved", "alice")
 
+        # No token, a wrong one: 401, nothing applied.
+        async with http.post(incident + "/notes", json={"text": "anonymous"}) as r:
+            assert r.status == 401
+            assert "WWW-Authenticate" in r.headers
+        wrong = {"Authorization": "Bearer nope"}
+        async with http.post(incident + "/notes", json={"text": "x"}, headers=wrong) as r:
+            assert (r.status, (await r.json())["reason"]) == (401, "unauthorized")
         # A move the rules forbid, an unknown incident, a wrong body: 409, 404, 422.
         status, body = await _call(
             http, "POST", incident + "/status", {"status": "acknowledged", "by": "alice"}
@@ -128,6 +136,7 @@ async def test_an_outage_is_declared_and_people_handle_it_through_the_api(
         assert kinds.count("status_changed") == 2
         assert "note" in kinds
         assert "commander_set" in kinds
+        assert kinds.count("note") == 1, "the refused notes left no trace"
         [note] = [e for e in found["timeline"] if e["kind"] == "note"]
         assert note["actor"] == {"kind": "person", "name": "alice"}
         assert [e["seq"] for e in found["timeline"]] == list(range(len(kinds)))

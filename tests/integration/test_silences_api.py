@@ -21,7 +21,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import SecretStr
 
 from incidentd.clock import ManualClock
 from incidentd.correlate.silences import Silence, config_id
@@ -39,6 +38,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example" / "silences
 WEEKLY = config_id("weekly-orders-db-maintenance")
 MIGRATION = config_id("orders-schema-migration-2026-04-14")
 # Sunday 2026-03-01 01:30Z is 02:30 CET in Paris: inside the weekly 02:00-04:00 window.
+WRITE_TOKEN = "silence-writer-token"  # noqa: S105 (a test token)
 NOW = datetime(2026, 3, 1, 1, 30, tzinfo=UTC)
 URL = "/api/v1/silences"
 JSON = {"Content-Type": "application/json"}
@@ -62,18 +62,31 @@ def new(**overrides: Any) -> dict[str, Any]:
 @pytest.fixture
 def make(aiohttp_client: ClientFactory, tmp_path: Path) -> Make:
     async def _make(
-        *, store: SilenceStore | None = None, tokens: tuple[str, ...] = ()
+        *,
+        store: SilenceStore | None = None,
+        tokens: tuple[str, ...] | None = None,
+        api_yaml: str | None = None,
     ) -> tuple[Client, ManualClock]:
+        """`tokens`: write tokens in api.yaml, and a client that sends none; by default one
+        token that the client sends with every request."""
         shutil.copy(EXAMPLE, tmp_path / "silences.yaml")
+        chosen = (WRITE_TOKEN,) if tokens is None else tokens
+        listed = "".join(
+            f"  - {{name: t{i}, token: {t}, scopes: [read, write]}}\n" for i, t in enumerate(chosen)
+        )
+        default = f"tokens:\n{listed}" if chosen else "{}\n"
+        (tmp_path / "api.yaml").write_text(api_yaml or default)
         clock = ManualClock(NOW)
         deps = Deps(
             rules=RulesHandle(load(tmp_path, env={})),
             queue=MemoryQueue(),
             clock=clock,
             silences=store or MemorySilences(),
-            api_tokens=tuple(SecretStr(t) for t in tokens),
         )
-        return await aiohttp_client(make_app(deps)), clock
+        client = await aiohttp_client(make_app(deps))
+        if tokens is None:
+            client.session.headers["Authorization"] = f"Bearer {WRITE_TOKEN}"
+        return client, clock
 
     return _make
 
@@ -330,9 +343,33 @@ async def test_writes_need_a_token_when_tokens_are_set_and_reads_do_not(make: Ma
     assert expired.status == 200
 
 
-async def test_without_tokens_writes_are_open(make: Make) -> None:
-    client, _ = await make()
-    assert (await client.post(URL, json=new(), headers={"Authorization": "Bearer x"})).status == 201
+async def test_without_tokens_there_are_no_writes_and_reads_stay_open(make: Make) -> None:
+    client, _ = await make(tokens=())
+    refused = await client.post(URL, json=new(), headers={"Authorization": "Bearer x"})
+    assert refused.status == 401
+    missing = await client.post(URL, json=new())
+    assert missing.status == 401
+    assert "api.yaml configures none" in (await missing.json())["message"]
+    assert (await client.get(URL)).status == 200
+
+
+async def test_scopes_and_anonymous_reads(make: Make) -> None:
+    api = (
+        "anonymous_read: false\n"
+        "tokens:\n"
+        "  - {name: dashboard, token: r-token, scopes: [read]}\n"
+        "  - {name: oncall, token: [w-new, w-old], scopes: [read, write]}\n"
+    )
+    client, _ = await make(tokens=(), api_yaml=api)
+    assert (await client.get(URL)).status == 401
+    read = {"Authorization": "Bearer r-token"}
+    assert (await client.get(URL, headers=read)).status == 200
+    forbidden = await client.post(URL, json=new(), headers=read)
+    assert forbidden.status == 403
+    assert (await forbidden.json())["reason"] == "forbidden"
+    for token in ("w-new", "w-old"):
+        created = await client.post(URL, json=new(), headers={"Authorization": f"Bearer {token}"})
+        assert created.status == 201
 
 
 async def test_unreachable_store_is_503_with_retry_after(make: Make) -> None:

@@ -29,6 +29,7 @@ from tests.integration.test_daemon_process import free_port
 ROOT = Path(__file__).resolve().parents[2]
 PAYLOADS = ROOT / "tests" / "payloads"
 LIMIT = 64 * 1024
+TOKEN = "property-test-token"  # noqa: S105
 DOCUMENTED = {202, 400, 413, 415, 422}
 
 REAL_BODIES = {
@@ -46,6 +47,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     assert "max_body_bytes: 1048576" in example
     limited = example.replace("max_body_bytes: 1048576", f"max_body_bytes: {LIMIT}")
     (config / "sources.yaml").write_text(limited)
+    api = f"tokens:\n  - {{name: prop, token: {TOKEN}, scopes: [write]}}\n"
+    (config / "api.yaml").write_text(api)
     port = free_port()
     env = {**os.environ, "INCIDENTD_LOG_LEVEL": "error"}
     env.pop("INCIDENTD_REDIS_URL", None)
@@ -230,7 +233,7 @@ def test_hostile_bodies_at_the_incident_api_get_a_documented_answer(
         "POST",
         f"/api/v1/incidents/{incident}/{action}",
         body,
-        {"Content-Type": "application/json"},
+        {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
     )
     assert status in INCIDENT_ANSWERS, (status, answer[:300])
     parsed = json.loads(answer)

@@ -113,7 +113,7 @@ def test_unknown_yaml_file_is_a_warning_not_an_error(tmp_path: Path) -> None:
     assert load(tmp_path, env={}).warnings == (
         "servises.yaml: not a file incidentd reads "
         "(known: sources.yaml, services.yaml, rules.yaml, silences.yaml, declaration.yaml, "
-        "targets.yaml)",
+        "targets.yaml, api.yaml)",
     )
 
 
@@ -168,3 +168,24 @@ def test_declaration_yaml_is_part_of_the_version(tmp_path: Path) -> None:
     first = load(tmp_path, env={}).version
     (tmp_path / "declaration.yaml").write_text("policy: {declare_at: P3}\n")
     assert load(tmp_path, env={}).version != first
+
+
+def test_targets_and_api_files_are_loaded(tmp_path: Path) -> None:
+    (tmp_path / "api.yaml").write_text(
+        "anonymous_read: false\ntokens:\n  - {name: a, token: x, scopes: [read, write]}\n"
+    )
+    (tmp_path / "targets.yaml").write_text(
+        "targets:\n  hook: {type: webhook, url: 'https://example.com/h', secret: s}\n"
+    )
+    rules = load(tmp_path, env={})
+    assert rules.api.anonymous_read is False
+    assert [t.name for t in rules.api.tokens] == ["a"]
+    assert list(rules.targets.targets) == ["hook"]
+
+
+def test_api_token_names_are_unique(tmp_path: Path) -> None:
+    (tmp_path / "api.yaml").write_text(
+        "tokens:\n  - {name: a, token: x}\n  - {name: a, token: y}\n"
+    )
+    with pytest.raises(ConfigInvalid, match="token names must be unique: a"):
+        load(tmp_path, env={})
