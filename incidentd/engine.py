@@ -227,7 +227,14 @@ class Engine:
         """A person's change to an incident (the API's), applied in order with the alerts.
         Raises InputError subclasses: unknown incident, a status move the rules forbid."""
         c = self.compiled(rules)
-        return self.declarer.command(command, c.declaration, now, command_id=command_id)
+        return self.declarer.command(
+            command,
+            c.declaration,
+            now,
+            impact=c.impact,
+            version=c.version,
+            command_id=command_id,
+        )
 
     def take_changes(self) -> Changes:
         s = self.state

@@ -25,7 +25,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,8 +37,8 @@ from incidentd.declare.incident import Incident, IncidentStatus, Transition
 from incidentd.declare.policy import Action, PolicyDecision, evaluate
 from incidentd.declare.scoring import GroupFacts, Score, SignalCache, facts_of, score
 from incidentd.declare.timeline import Actor, TimelineEntry
-from incidentd.errors import InputError
-from incidentd.model import Status
+from incidentd.errors import InputError, WrongShape
+from incidentd.model import Priority, Status
 from incidentd.rules.schema import DeclarationFile
 
 ASSESS_EVERY = timedelta(seconds=1)
@@ -81,11 +81,19 @@ class Command:
 
     incident_id: str
     action: str
-    """status, reopen, note, commander"""
+    """status, reopen, note, commander, declare (incident_id empty), merge"""
     actor: Actor
     status: IncidentStatus | None = None
     text: str = ""
     commander: str | None = None
+    title: str = ""
+    """declare: the incident's title."""
+    priority: Priority | None = None
+    """declare: its priority."""
+    services: tuple[str, ...] = ()
+    """declare: the failing services (their blast radius is the impact)."""
+    into: str | None = None
+    """merge: the incident this one is merged into."""
 
 
 @dataclass(slots=True)
@@ -100,6 +108,8 @@ class DeclareState:
     """Group id -> (action, priority, incident) of its last recorded assessment."""
     applied: deque[str] = field(default_factory=lambda: deque(maxlen=APPLIED_KEPT))
     """Ids of the latest commands applied: a command delivered twice is applied once."""
+    made: dict[str, str] = field(default_factory=dict)
+    """Command id -> the incident a person's declaration made (the latest ones)."""
     # rebuilt, never stored:
     by_group: dict[str, str] = field(default_factory=dict)
     due: list[tuple[datetime, str, str]] = field(default_factory=list)
@@ -141,6 +151,7 @@ def meta_view(state: DeclareState) -> dict[str, Any]:
         "pending": {g: t.isoformat() for g, t in state.pending.items()},
         "assessed": {g: list(v) for g, v in state.assessed.items()},
         "applied": list(state.applied),
+        "made": dict(state.made),
     }
 
 
@@ -149,6 +160,7 @@ def apply_meta(state: DeclareState, meta: Mapping[str, Any]) -> None:
     state.pending = {g: datetime.fromisoformat(t) for g, t in meta.get("pending", {}).items()}
     state.assessed = {g: (v[0], v[1], v[2]) for g, v in meta.get("assessed", {}).items()}
     state.applied = deque(meta.get("applied", ()), maxlen=APPLIED_KEPT)
+    state.made = dict(meta.get("made", {}))
 
 
 class Declarer:
@@ -309,15 +321,27 @@ class Declarer:
     # -- people ------------------------------------------------------------------------------
 
     def command(
-        self, cmd: Command, spec: DeclarationFile, now: datetime, *, command_id: str = ""
+        self,
+        cmd: Command,
+        spec: DeclarationFile,
+        now: datetime,
+        *,
+        impact: ImpactMap,
+        version: str,
+        command_id: str = "",
     ) -> Incident:
         """Apply a person's change; raises InputError (404 unknown incident, 409 a move the
-        rules forbid, 422 an empty note). A `command_id` already applied changes nothing."""
+        rules forbid, 422 an empty note or an unknown service). A `command_id` already applied
+        changes nothing (and answers with the incident as it is)."""
+        if cmd.action == "declare":
+            return self._declare_by_hand(cmd, spec, now, impact, version, command_id)
         found = self.state.incidents.get(cmd.incident_id)
         if found is None:
             raise UnknownIncident(f"no incident {cmd.incident_id} is open or recent")
         if command_id and command_id in self.state.applied:
             return found
+        if cmd.action == "merge":
+            return self._merge(found, cmd, spec, now, command_id)
         if cmd.action == "status" and cmd.status is not None:
             step = inc.set_status(found, cmd.status, actor=cmd.actor, now=now, note=cmd.text)
         elif cmd.action == "reopen":
@@ -329,10 +353,65 @@ class Declarer:
         else:
             raise InputError(f"unknown command {cmd.action!r}")
         self._apply(step, spec)
+        self._remember(command_id)
+        return step.incident
+
+    def _declare_by_hand(
+        self,
+        cmd: Command,
+        spec: DeclarationFile,
+        now: datetime,
+        impact: ImpactMap,
+        version: str,
+        command_id: str,
+    ) -> Incident:
+        s = self.state
+        made = s.made.get(command_id) if command_id else None
+        if made is not None and made in s.incidents:
+            return s.incidents[made]  # the same declaration delivered again
+        unknown = [name for name in cmd.services if impact.service(name) is None]
+        if unknown:
+            raise WrongShape("$.services", f"not in services.yaml: {', '.join(unknown)}")
+        radius = impact.blast_radius(cmd.services)
+        step = inc.declare_by_hand(
+            number=self._number(),
+            title=cmd.title,
+            priority=cmd.priority or spec.policy.declare_at,
+            services=sorted(radius.services) or list(cmd.services),
+            capabilities=sorted(radius.capabilities),
+            actor=cmd.actor,
+            note=cmd.text,
+            rules_version=version,
+            now=now,
+        )
+        incident = replace(step.incident, root_causes=tuple(cmd.services))
+        step = Transition(incident, step.entries)
+        self._apply(step, spec)
+        self._remember(command_id)
+        if command_id:
+            s.made[command_id] = incident.id
+            while len(s.made) > APPLIED_KEPT:
+                del s.made[next(iter(s.made))]
+        return incident
+
+    def _merge(
+        self, found: Incident, cmd: Command, spec: DeclarationFile, now: datetime, command_id: str
+    ) -> Incident:
+        target = self.state.incidents.get(cmd.into or "")
+        if target is None:
+            raise UnknownIncident(f"no incident {cmd.into} is open or recent")
+        grown, closed = inc.merge(target, found, actor=cmd.actor, now=now, note=cmd.text)
+        self._apply(grown, spec)
+        self._apply(closed, spec)
+        for gid in found.groups:
+            self.state.by_group[gid] = target.id
+        self._remember(command_id)
+        return self.state.incidents[target.id]
+
+    def _remember(self, command_id: str) -> None:
         if command_id:
             self.state.applied.append(command_id)
             self.state.meta_changed = True
-        return step.incident
 
     # -- assessment --------------------------------------------------------------------------
 

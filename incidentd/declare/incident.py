@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from incidentd.declare.scoring import GroupFacts, Score, Signal
+from incidentd.declare.scoring import Factor, GroupFacts, Score, Signal
 from incidentd.declare.timeline import (
     ENGINE,
     Actor,
@@ -39,7 +39,7 @@ from incidentd.declare.timeline import (
 )
 from incidentd.errors import InputError, InvalidTransition
 from incidentd.model import OptionalUtcDatetime, Priority, UtcDatetime
-from incidentd.rules.schema import AutoResolveSpec, StormSpec
+from incidentd.rules.schema import AutoResolveSpec, ImpactLevel, StormSpec, UrgencyLevel
 
 
 class IncidentStatus(StrEnum):
@@ -473,6 +473,113 @@ def auto_resolve(
     quiet = policy.quiet_period.total_seconds() / 60
     note = f"every alert resolved and {quiet:g} minutes passed quietly"
     return set_status(incident, IncidentStatus(policy.status), actor=ENGINE, now=now, note=note)
+
+
+# --- by hand: declare, merge ------------------------------------------------------------------
+
+_LEVELS = {
+    Priority.P1: (ImpactLevel.EXTENSIVE, UrgencyLevel.CRITICAL),
+    Priority.P2: (ImpactLevel.SIGNIFICANT, UrgencyLevel.HIGH),
+    Priority.P3: (ImpactLevel.MODERATE, UrgencyLevel.MEDIUM),
+    Priority.P4: (ImpactLevel.MINOR, UrgencyLevel.LOW),
+    Priority.P5: (ImpactLevel.MINOR, UrgencyLevel.LOW),
+}
+
+
+def declare_by_hand(
+    *,
+    number: int,
+    title: str,
+    priority: Priority,
+    services: Sequence[str],
+    capabilities: Sequence[str],
+    actor: Actor,
+    note: str,
+    rules_version: str,
+    now: datetime,
+) -> Transition:
+    """A person declares an incident that no alert (yet) shows: no group, no alerts; its
+    services are its root-cause candidates, so that the groups of their failure join it."""
+    impact, urgency = _LEVELS[priority]
+    why = f"declared by {actor.name}" + (f": {note}" if note else "")
+    score = Score(
+        value=0,
+        priority=priority,
+        impact=impact,
+        urgency=urgency,
+        impact_points=0.0,
+        urgency_points=0.0,
+        factors=(Factor("manual", actor.name, 0.0, why),),
+        services=tuple(sorted(services)),
+        capabilities=tuple(capabilities),
+    )
+    incident = Incident(
+        id=incident_id(number),
+        number=number,
+        title=title,
+        status=IncidentStatus.DECLARED,
+        priority=priority,
+        assessed=priority,
+        score=score,
+        services=tuple(sorted(services)),
+        capabilities=tuple(capabilities),
+        root_causes=tuple(services),
+        groups=(),
+        group_keys=(),
+        alerts=(),
+        firing=(),
+        rules_version=rules_version,
+        declared_at=now,
+        reasons=(why,),
+        started_at=now,
+    )
+    details: Details = {
+        "title": title,
+        "priority": priority.value,
+        "reasons": (why,),
+        "rules_version": rules_version,
+        "services": tuple(services),
+    }
+    return _log(incident, now, [(EntryKind.DECLARED, actor, details)])
+
+
+def merge(
+    target: Incident, source: Incident, *, actor: Actor, now: datetime, note: str = ""
+) -> tuple[Transition, Transition]:
+    """`source` merged into `target` by a person: the target takes its groups, alerts, root
+    causes, impact and the higher priority; the source is resolved, pointing at the target.
+    Raises InvalidTransition when either is resolved or they are the same."""
+    if source.id == target.id:
+        raise InvalidTransition(f"{source.id} cannot be merged into itself")
+    for one in (source, target):
+        if not one.open:
+            raise InvalidTransition(f"{one.id} is resolved: reopen it before merging")
+    firing = dict.fromkeys((*target.firing, *source.firing))
+    known = dict.fromkeys((*target.alerts, *source.alerts))
+    into: Details = {"from": source.id, "title": source.title, "note": note}
+    changes: dict[str, Any] = {
+        "groups": tuple(dict.fromkeys((*target.groups, *source.groups))),
+        "group_keys": _union(target.group_keys, source.group_keys),
+        "root_causes": tuple(dict.fromkeys((*target.root_causes, *source.root_causes))),
+        "services": _union(target.services, source.services),
+        "capabilities": tuple(dict.fromkeys((*target.capabilities, *source.capabilities))),
+        "alerts": tuple(known),
+        "firing": tuple(firing),
+        "quiet_since": None if firing else target.quiet_since,
+    }
+    if source.priority.above(target.priority):
+        changes["priority"] = source.priority
+    grown = _log(target, now, [(EntryKind.MERGED, actor, into)], **changes)
+    away: Details = {"into": target.id, "note": note}
+    closed = _log(source, now, [(EntryKind.MERGED, actor, away)])
+    gone = set_status(
+        closed.incident,
+        IncidentStatus.RESOLVED,
+        actor=actor,
+        now=now,
+        note=f"merged into {target.id}",
+    )
+    return grown, _then(closed, gone)
 
 
 # --- SLA ---------------------------------------------------------------------------------------

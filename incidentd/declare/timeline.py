@@ -36,6 +36,8 @@ class EntryKind(StrEnum):
     ACTION_OUTCOME = "action_outcome"
     NOTE = "note"
     SLA_BREACHED = "sla_breached"
+    MERGED = "merged"
+    """Another incident was merged into this one, or this one into another."""
 
 
 @dataclass(frozen=True, slots=True)

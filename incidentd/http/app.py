@@ -20,6 +20,8 @@ def make_app(deps: Deps) -> web.Application:
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics_view)
+    app.router.add_get("/api/v1/openapi.yaml", ops.openapi_yaml)
+    app.router.add_get("/api/v1/openapi.json", ops.openapi_json)
     app.router.add_get("/api/v1/silences", silences.list_silences)
     app.router.add_post("/api/v1/silences", silences.create_silence)
     app.router.add_get("/api/v1/silences/{id}", silences.get_silence)
@@ -29,8 +31,9 @@ def make_app(deps: Deps) -> web.Application:
     app.router.add_get("/api/v1/decisions", groups.list_decisions)
     app.router.add_get("/api/v1/incidents", incidents.list_incidents)
     app.router.add_get("/api/v1/incidents/{incident_id}", incidents.get_incident)
+    app.router.add_post("/api/v1/incidents", incidents.declare_incident)
     app.router.add_post(
-        "/api/v1/incidents/{incident_id}/{action:status|reopen|notes|commander}",
+        "/api/v1/incidents/{incident_id}/{action:status|reopen|notes|commander|merge}",
         incidents.act_on_incident,
     )
     return app

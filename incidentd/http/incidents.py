@@ -3,8 +3,11 @@
 - `GET /api/v1/incidents?open=true&limit=N`: newest first, without timelines.
 - `GET /api/v1/incidents/{id}`: the incident, its score explained factor by factor, its SLA
   clocks (target, due, met / breached / running) and its whole timeline in order.
+- `POST /api/v1/incidents` `{"title", "priority", "services", "note", "by"}`: declare by hand
+  (201 with the incident).
 - `POST /api/v1/incidents/{id}/status` `{"status": "acknowledged", "by": "alice", "note": ""}`,
-  `/reopen` `{"by", "note"}`, `/notes` `{"by", "text"}`, `/commander` `{"by", "commander"}`:
+  `/reopen` `{"by", "note"}`, `/notes` `{"by", "text"}`, `/commander` `{"by", "commander"}`,
+  `/merge` `{"into": "INC-1042", "by", "note"}` (this one into that one, then resolved):
   a person's change. It is applied by the engine (the one replica that writes incidents), in
   order with the alerts, and the answer waits for it: 200 with the incident, 404 for an
   incident the engine no longer works with, 409 for a move the status rules forbid, 503 when
@@ -30,6 +33,7 @@ from incidentd.http.deps import DEPS
 from incidentd.http.groups import NotFound, _limit
 from incidentd.http.middleware import json_response
 from incidentd.ingest.source import json_path
+from incidentd.model import Priority
 
 M = TypeVar("M", bound=BaseModel)
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -58,6 +62,22 @@ class NoteBody(_Body):
 
 class CommanderBody(_Body):
     commander: Name | None = Field(default=None)
+
+
+class MergeBody(_Body):
+    into: Name
+    """The incident that takes this one's groups and alerts; this one is then resolved."""
+    note: Text = ""
+
+
+class DeclareBody(_Body):
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    priority: Literal["P1", "P2", "P3", "P4", "P5"] | None = None
+    """Default: the policy's declaration threshold."""
+    services: tuple[Name, ...] = Field(default=(), max_length=50)
+    """Failing services (names of services.yaml): their blast radius is the impact, and the
+    groups of their alerts join the incident."""
+    note: Text = ""
 
 
 def _parse(model: type[M], body: bytes) -> M:
@@ -105,8 +125,28 @@ def _command(action: str, incident_id: str, body: bytes, client: str) -> Command
     if action == "notes":
         n = _parse(NoteBody, body)
         return Command(incident_id, "note", person(n.by or client), text=n.text)
+    if action == "merge":
+        m = _parse(MergeBody, body)
+        return Command(incident_id, "merge", person(m.by or client), text=m.note, into=m.into)
     c = _parse(CommanderBody, body)
     return Command(incident_id, "commander", person(c.by or client), commander=c.commander)
+
+
+async def declare_incident(request: web.Request) -> web.Response:
+    """A person declares an incident no alert shows (yet)."""
+    client = access.require(request, "write") or "anonymous"
+    d = _parse(DeclareBody, await request.read())
+    command = Command(
+        "",
+        "declare",
+        person(d.by or client),
+        text=d.note,
+        title=d.title,
+        priority=None if d.priority is None else Priority(d.priority),
+        services=d.services,
+    )
+    incident = await request.app[DEPS].commands.submit(command)
+    return json_response(201, inc.view(incident), {"Location": f"/api/v1/incidents/{incident.id}"})
 
 
 async def act_on_incident(request: web.Request) -> web.Response:

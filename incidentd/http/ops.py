@@ -4,7 +4,11 @@ down) and /metrics (Prometheus text format)."""
 from __future__ import annotations
 
 import asyncio
+import functools
+from importlib.resources import files
 
+import orjson
+import yaml
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -52,3 +56,18 @@ async def metrics_view(request: web.Request) -> web.Response:
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
+
+
+@functools.cache
+def _openapi() -> tuple[bytes, bytes]:
+    text = (files("incidentd.http") / "openapi.yaml").read_bytes()
+    return text, orjson.dumps(yaml.safe_load(text))
+
+
+async def openapi_yaml(request: web.Request) -> web.Response:
+    """The API description (incidentd/http/openapi.yaml), as written."""
+    return web.Response(body=_openapi()[0], content_type="application/yaml")
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.Response(body=_openapi()[1], content_type="application/json")

@@ -31,6 +31,7 @@ from incidentd.declare.declarer import Command
 from incidentd.declare.incident import Incident, IncidentStatus
 from incidentd.declare.timeline import Actor
 from incidentd.errors import IncidentdError, InputError, Overloaded
+from incidentd.model import Priority
 from incidentd.store.keys import Keys
 
 RESULT_TTL: Final = 300
@@ -87,6 +88,10 @@ def encode_command(cmd: Command) -> bytes:
             "status": None if cmd.status is None else cmd.status.value,
             "text": cmd.text,
             "commander": cmd.commander,
+            "title": cmd.title,
+            "priority": None if cmd.priority is None else cmd.priority.value,
+            "services": list(cmd.services),
+            "into": cmd.into,
         }
     )
 
@@ -101,6 +106,10 @@ def decode_command(data: bytes) -> Command:
         status=None if d["status"] is None else IncidentStatus(d["status"]),
         text=d["text"],
         commander=d["commander"],
+        title=d.get("title", ""),
+        priority=None if d.get("priority") is None else Priority(d["priority"]),
+        services=tuple(d.get("services", ())),
+        into=d.get("into"),
     )
 
 

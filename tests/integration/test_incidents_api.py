@@ -140,3 +140,30 @@ async def test_an_outage_is_declared_and_people_handle_it_through_the_api(
         [note] = [e for e in found["timeline"] if e["kind"] == "note"]
         assert note["actor"] == {"kind": "person", "name": "alice"}
         assert [e["seq"] for e in found["timeline"]] == list(range(len(kinds)))
+
+
+async def test_a_person_declares_and_merges_incidents_through_the_api(daemon: Daemon) -> None:
+    url = daemon.url
+    async with aiohttp.ClientSession() as http:
+        declared = {"title": "Customers cannot log in", "priority": "P1", "services": ["auth"]}
+        status, made = await _call(http, "POST", url + "/api/v1/incidents", declared)
+        assert status == 201, made
+        assert (made["id"], made["priority"], made["root_causes"]) == ("INC-1000", "P1", ["auth"])
+        other = {"title": "Login page slow", "services": ["auth"], "by": "carol"}
+        status, second = await _call(http, "POST", url + "/api/v1/incidents", other)
+        assert (status, second["id"], second["priority"]) == (201, "INC-1001", "P2")
+        status, merged = await _call(
+            http, "POST", url + "/api/v1/incidents/INC-1001/merge", {"into": "INC-1000"}
+        )
+        assert (status, merged["id"]) == (200, "INC-1000")
+        status, gone = await _call(http, "GET", url + "/api/v1/incidents/INC-1001")
+        assert gone["status"] == "resolved"
+        assert [e["kind"] for e in gone["timeline"]][-2:] == ["merged", "status_changed"]
+        assert gone["timeline"][-1]["actor"]["name"] == "local-admin", "the token's name"
+        for bad in (
+            {"title": ""},
+            {"title": "x", "services": ["nope"]},
+            {"title": "x", "priority": "P9"},
+        ):
+            status, body = await _call(http, "POST", url + "/api/v1/incidents", bad)
+            assert status == 422, (bad, body)

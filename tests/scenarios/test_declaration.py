@@ -18,7 +18,7 @@ from incidentd.declare.declarer import Command, UnknownIncident, sla_view
 from incidentd.declare.incident import IncidentStatus
 from incidentd.declare.timeline import EntryKind, person
 from incidentd.engine import Decision, Engine
-from incidentd.errors import InvalidTransition
+from incidentd.errors import InvalidTransition, WrongShape
 from incidentd.model import Alert, Priority, Severity, Status
 from incidentd.rules.loader import RuleSet, load
 from tests.unit.alerts import alert, at
@@ -435,3 +435,84 @@ def test_a_slow_declaration_breaches_the_declare_sla(tmp_path: Path) -> None:
     incident = engine.declarer.state.incidents["INC-1000"]
     assert incident.started_at == at(0)
     assert sla_view(incident, strict.declaration, at(5))["declare"]["took_seconds"] == 240.0
+
+
+def test_a_person_declares_what_no_alert_shows_and_the_alerts_join_it_later(
+    rules: RuleSet,
+) -> None:
+    engine = Engine()
+    made = engine.command(
+        Command(
+            "",
+            "declare",
+            person("alice"),
+            text="customers report failed payments",
+            title="Payments failing for some customers",
+            priority=Priority.P1,
+            services=("orders-db",),
+        ),
+        rules=rules,
+        now=at(0),
+        command_id="c-1",
+    )
+    assert (made.id, made.priority, made.root_causes) == ("INC-1000", Priority.P1, ("orders-db",))
+    assert "checkout" in made.capabilities, "the impact is the blast radius of orders-db"
+    again = engine.command(
+        Command("", "declare", person("alice"), title="x", services=("orders-db",)),
+        rules=rules,
+        now=at(0),
+        command_id="c-1",
+    )
+    assert again.id == "INC-1000", "a command delivered twice declares once"
+    engine.process(db_outage(start=1), rules=rules)
+    engine.tick(rules=rules, now=at(3))
+    assert list(engine.declarer.state.incidents) == ["INC-1000"], "the outage joins it"
+    assert len(engine.declarer.state.incidents["INC-1000"].alerts) == 4
+    with pytest.raises(WrongShape):
+        engine.command(
+            Command("", "declare", person("a"), title="t", services=("nope",)),
+            rules=rules,
+            now=at(4),
+        )
+
+
+def test_two_incidents_merged_by_a_person_become_one(rules: RuleSet) -> None:
+    auth = [
+        alert(
+            "AuthErrors",
+            minute=0.1 + i,
+            severity=Severity.CRITICAL,
+            labels={"namespace": "identity", "app": "auth", "pod": f"auth-{i}"},
+        )
+        for i in range(3)
+    ]
+    engine, _ = drive(rules, db_outage() + auth, until=6)
+    first, second = sorted(engine.declarer.state.incidents.values(), key=lambda i: i.number)
+    merged = engine.command(
+        Command(second.id, "merge", person("bob"), into=first.id, text="one root cause"),
+        rules=rules,
+        now=at(7),
+    )
+    gone = engine.declarer.state.incidents[second.id]
+    assert gone.status is IncidentStatus.RESOLVED
+    assert merged.id == first.id
+    assert set(merged.alerts) == set(first.alerts) | set(second.alerts)
+    assert set(merged.groups) == set(first.groups) | set(second.groups)
+    # The merged group's later alerts go to the surviving incident.
+    engine.process(
+        [
+            alert(
+                "AuthErrors",
+                minute=8,
+                severity=Severity.CRITICAL,
+                labels={"namespace": "identity", "app": "auth", "pod": "auth-9"},
+            )
+        ],
+        rules=rules,
+    )
+    engine.tick(rules=rules, now=at(9))
+    assert len(engine.declarer.state.incidents[first.id].alerts) == len(merged.alerts) + 1
+    with pytest.raises(InvalidTransition):
+        engine.command(
+            Command(first.id, "merge", person("bob"), into=first.id), rules=rules, now=at(10)
+        )
