@@ -152,7 +152,12 @@ def _replay(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     for incident in incidents:
-        print(f"  {incident.id} {incident.priority} {incident.title}", file=sys.stderr)  # noqa: T201
+        took = incident.declared_at - (incident.started_at or incident.declared_at)
+        print(  # noqa: T201
+            f"  {incident.id} {incident.priority} {incident.title} "
+            f"(declared {took.total_seconds():.0f} s after its first alert)",
+            file=sys.stderr,
+        )
     for kind, count in sorted(summary.decisions.items()):
         print(f"  {kind}: {count}", file=sys.stderr)  # noqa: T201
     return 0

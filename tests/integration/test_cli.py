@@ -88,3 +88,36 @@ def test_check_accepts_the_example_and_reports_every_problem(tmp_path: Path) -> 
         "90s, 15m, 4h or 1d",
         "sources.yaml:3: unknown key 'enabeld'",
     ]
+
+
+def test_replay_reports_the_incidents_that_would_have_been_declared(tmp_path: Path) -> None:
+    """Webhook records of a database outage, as the daemon records them."""
+    bodies = [
+        {
+            "name": "PostgresDown",
+            "severity": "critical",
+            "labels": {"job": "postgres", "cluster": "orders"},
+        },
+        {
+            "name": "CheckoutErrors",
+            "severity": "critical",
+            "labels": {"namespace": "shop", "app": "checkout"},
+        },
+    ]
+    lines = [
+        json.dumps(
+            {"source": "generic", "received_at": f"2026-03-02T09:0{i}:00Z", "body": json.dumps(b)}
+        )
+        for i, b in enumerate(bodies)
+    ]
+    records = tmp_path / "webhooks.jsonl"
+    records.write_text("\n".join(lines) + "\n")
+    result = incidentd("replay", "--incidents", "--config", str(EXAMPLE), str(records))
+    assert result.returncode == 0, result.stderr
+    [incident] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (incident["id"], incident["priority"]) == ("INC-1000", "P1")
+    assert incident["timeline"][0]["kind"] == "declared"
+    summary = result.stderr.decode()
+    assert "1 incidents" in summary
+    assert "INC-1000 P1 Checkout and browse degraded: orders-db failing" in summary
+    assert "declared 0 s after its first alert" in summary
