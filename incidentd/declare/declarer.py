@@ -42,8 +42,12 @@ from incidentd.model import Priority, Status
 from incidentd.rules.schema import DeclarationFile
 
 ASSESS_EVERY = timedelta(seconds=1)
-"""Groups that changed are assessed at most this often, at whole multiples of it in event
-time: a storm of alerts into one group costs one assessment a second, not one per alert."""
+"""Groups tied to an open incident that changed are assessed at most this often, at whole
+multiples of it in event time: a storm of alerts into one incident costs one assessment a
+second, not one per alert."""
+ASSESS_UNTIED = timedelta(milliseconds=100)
+"""Groups not (yet) tied to an incident are assessed at most this often: the first
+declaration is what people wait for, so it comes within a tenth of a second."""
 REFRESH_EVERY = timedelta(minutes=1)
 """A group that only gets repeats is assessed again this often (its duration grows)."""
 SIGNALS_KEPT = 200_000
@@ -54,9 +58,9 @@ FIRST_NUMBER = 1000
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def assessment_instant(at: datetime) -> datetime:
-    """`at` rounded up to the next whole multiple of ASSESS_EVERY (itself if it is one)."""
-    step = ASSESS_EVERY.total_seconds()
+def assessment_instant(at: datetime, every: timedelta = ASSESS_EVERY) -> datetime:
+    """`at` rounded up to the next whole multiple of `every` (itself if it is one)."""
+    step = every.total_seconds()
     offset = (at - _EPOCH).total_seconds()
     whole = -(-offset // step) * step
     return _EPOCH + timedelta(seconds=whole)
@@ -206,8 +210,8 @@ class Declarer:
     def mark(self, group_id: str, at: datetime, fingerprint: str | None = None) -> None:
         """A member of the group changed at `at` (which one, when known): assess it at the
         next instant. Without a fingerprint the whole group is looked at again."""
-        when = assessment_instant(at)
         s = self.state
+        when = assessment_instant(at, self._quantum(group_id))
         if fingerprint is None:
             s.touched[group_id] = None
         elif group_id not in s.touched:
@@ -215,6 +219,10 @@ class Declarer:
         elif (known := s.touched[group_id]) is not None:
             known.add(fingerprint)
         self._schedule_group(group_id, when)
+
+    def _quantum(self, group_id: str) -> timedelta:
+        tied = self.state.incidents.get(self.state.by_group.get(group_id, ""))
+        return ASSESS_EVERY if tied is not None and tied.open else ASSESS_UNTIED
 
     def _schedule_group(self, group_id: str, when: datetime) -> None:
         s = self.state
@@ -231,7 +239,7 @@ class Declarer:
         last = s.last_assessed.get(group_id)
         if last is None or at - last >= REFRESH_EVERY:
             s.touched.setdefault(group_id, set())
-            self._schedule_group(group_id, assessment_instant(at))
+            self._schedule_group(group_id, assessment_instant(at, self._quantum(group_id)))
 
     def arrived(self, at: datetime, spec: DeclarationFile) -> None:
         """A new or re-firing alert (what the storm rate counts)."""
