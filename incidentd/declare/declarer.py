@@ -46,8 +46,8 @@ ASSESS_EVERY = timedelta(seconds=1)
 multiples of it in event time: a storm of alerts into one incident costs one assessment a
 second, not one per alert."""
 ASSESS_UNTIED = timedelta(milliseconds=100)
-"""Groups not (yet) tied to an incident are assessed at most this often: the first
-declaration is what people wait for, so it comes within a tenth of a second."""
+"""Groups not (yet) tied to an incident are assessed at once when they change, and then at
+most this often: the first declaration is what people wait for (see `Declarer._when`)."""
 REFRESH_EVERY = timedelta(minutes=1)
 """A group that only gets repeats is assessed again this often (its duration grows)."""
 SIGNALS_KEPT = 200_000
@@ -211,7 +211,7 @@ class Declarer:
         """A member of the group changed at `at` (which one, when known): assess it at the
         next instant. Without a fingerprint the whole group is looked at again."""
         s = self.state
-        when = assessment_instant(at, self._quantum(group_id))
+        when = self._when(group_id, at)
         if fingerprint is None:
             s.touched[group_id] = None
         elif group_id not in s.touched:
@@ -220,9 +220,19 @@ class Declarer:
             known.add(fingerprint)
         self._schedule_group(group_id, when)
 
-    def _quantum(self, group_id: str) -> timedelta:
-        tied = self.state.incidents.get(self.state.by_group.get(group_id, ""))
-        return ASSESS_EVERY if tied is not None and tied.open else ASSESS_UNTIED
+    def _when(self, group_id: str, at: datetime) -> datetime:
+        """A group no open incident holds is assessed at once (at the change's own event
+        time) unless it was assessed less than ASSESS_UNTIED ago, then ASSESS_UNTIED after
+        that: the first declaration waits for nothing, a storm into one group is assessed ten
+        times a second at most. A held group, at the next whole second."""
+        s = self.state
+        tied = s.incidents.get(s.by_group.get(group_id, ""))
+        if tied is not None and tied.open:
+            return assessment_instant(at, ASSESS_EVERY)
+        last = s.last_assessed.get(group_id)
+        if last is None or at - last >= ASSESS_UNTIED:
+            return at
+        return last + ASSESS_UNTIED
 
     def _schedule_group(self, group_id: str, when: datetime) -> None:
         s = self.state
@@ -239,7 +249,7 @@ class Declarer:
         last = s.last_assessed.get(group_id)
         if last is None or at - last >= REFRESH_EVERY:
             s.touched.setdefault(group_id, set())
-            self._schedule_group(group_id, assessment_instant(at, self._quantum(group_id)))
+            self._schedule_group(group_id, self._when(group_id, at))
 
     def arrived(self, at: datetime, spec: DeclarationFile) -> None:
         """A new or re-firing alert (what the storm rate counts)."""
