@@ -1,6 +1,7 @@
 """Incidents over HTTP: the records managers receive, and what people do to them.
 
-- `GET /api/v1/incidents?open=true&limit=N`: newest first, without timelines.
+- `GET /api/v1/incidents?open=true&status=...&priority=P1,P2&service=...&capability=...&limit=N`:
+  newest first, without timelines (filters look at the newest 5,000).
 - `GET /api/v1/incidents/{id}`: the incident, its score explained factor by factor, its SLA
   clocks (target, due, met / breached / running) and its whole timeline in order.
 - `POST /api/v1/incidents` `{"title", "priority", "services", "note", "by"}`: declare by hand
@@ -36,6 +37,8 @@ from incidentd.ingest.source import json_path
 from incidentd.model import Priority
 
 M = TypeVar("M", bound=BaseModel)
+MAX_SCAN = 5000
+"""Filters look at the newest this many incidents."""
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=10_000)]
 
@@ -90,14 +93,43 @@ def _parse(model: type[M], body: bytes) -> M:
         raise WrongShape(json_path(tuple(first["loc"])), str(first["msg"])) from None
 
 
+_STATUSES = frozenset(s.value for s in IncidentStatus)
+_PRIORITIES = frozenset(p.value for p in Priority)
+
+
+def _choices(request: web.Request, name: str, allowed: frozenset[str] | None) -> set[str]:
+    """`?name=a,b` (or repeated): the values asked for, checked when the set is closed."""
+    values = {v for raw in request.query.getall(name, []) for v in raw.split(",") if v}
+    if allowed is not None and not values <= allowed:
+        wrong = sorted(values - allowed)[0]
+        raise WrongShape(f"?{name}", f"{wrong[:40]!r} is not one of {', '.join(sorted(allowed))}")
+    return values
+
+
 async def list_incidents(request: web.Request) -> web.Response:
+    """Filters: `open=true`, `status=`, `priority=`, `service=` (impacted, or a root cause),
+    `capability=`; each takes a comma-separated list; all must hold. Newest first."""
     access.require(request, "read")
     raw = request.query.get("open", "false")
     if raw not in ("true", "false"):
         raise WrongShape("?open", "must be true or false")
+    statuses = _choices(request, "status", _STATUSES)
+    priorities = _choices(request, "priority", _PRIORITIES)
+    services = _choices(request, "service", None)
+    capabilities = _choices(request, "capability", None)
+    limit = _limit(request, 100)
+    filtered = bool(statuses or priorities or services or capabilities)
     store = request.app[DEPS].state
-    found = await store.incidents(open_only=raw == "true", limit=_limit(request, 100))
-    return json_response(200, {"incidents": [inc.view(i) for i in found]})
+    found = await store.incidents(open_only=raw == "true", limit=MAX_SCAN if filtered else limit)
+    kept = [
+        i
+        for i in found
+        if (not statuses or i.status.value in statuses)
+        and (not priorities or i.priority.value in priorities)
+        and (not services or services & {*i.services, *i.root_causes})
+        and (not capabilities or capabilities & set(i.capabilities))
+    ]
+    return json_response(200, {"incidents": [inc.view(i) for i in kept[:limit]]})
 
 
 async def get_incident(request: web.Request) -> web.Response:

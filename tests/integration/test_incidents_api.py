@@ -155,6 +155,18 @@ async def test_a_person_declares_and_merges_incidents_through_the_api(daemon: Da
         other = {"title": "Login page slow", "services": ["auth"], "by": "carol"}
         status, second = await _call(http, "POST", url + "/api/v1/incidents", other)
         assert (status, second["id"], second["priority"]) == (201, "INC-1001", "P2")
+        lists = {
+            "?priority=P1": ["INC-1000"],
+            "?priority=P2,P3": ["INC-1001"],
+            "?service=auth&status=declared": ["INC-1001", "INC-1000"],
+            "?service=orders-db": [],
+            "?capability=login&priority=P1": ["INC-1000"],
+        }
+        for query, ids in lists.items():
+            status, listing = await _call(http, "GET", url + "/api/v1/incidents" + query)
+            assert (status, [i["id"] for i in listing["incidents"]]) == (200, ids), query
+        status, body = await _call(http, "GET", url + "/api/v1/incidents?status=sleeping")
+        assert (status, body["path"]) == (422, "?status")
         status, merged = await _call(
             http, "POST", url + "/api/v1/incidents/INC-1001/merge", {"into": "INC-1000"}
         )
