@@ -177,6 +177,8 @@ class Declarer:
         self._retention = retention
         self._pending_verdicts: list[Verdict] = []
         self._signals: SignalCache = {}
+        self._sets: dict[str, tuple[_Indexed, _Indexed]] = {}
+        """Per incident: its alert and firing ids as sets (see `_index`)."""
         """Scoring's per-alert Signals, remade only when an alert's state changed."""
         """Verdicts made inside a transition (a declare-clock breach), recorded after it."""
 
@@ -318,6 +320,7 @@ class Declarer:
         if found is None or found.open:
             return
         del s.incidents[incident_id]
+        self._sets.pop(incident_id, None)
         for gid in found.groups:
             if s.by_group.get(gid) == incident_id:
                 del s.by_group[gid]
@@ -587,9 +590,10 @@ class Declarer:
         signals = facts.signals
         if touched is not None:
             signals = tuple(sig for sig in signals if sig.fingerprint in touched)
-        step = inc.attach_alerts(incident, signals, now=now)
+        known, now_firing = self._index(incident)
+        step = inc.attach_alerts(incident, signals, now=now, index=(known, now_firing))
         candidates = step.incident.firing if touched is None else touched
-        firing = set(step.incident.firing) if touched is not None else None
+        firing = self._index(step.incident)[1] if touched is not None else None
         gone = [
             fp
             for fp in candidates
@@ -607,6 +611,16 @@ class Declarer:
         if score_now is not None and latest.score is not score_now and latest.open:
             self.state.incidents[incident.id] = inc.update_score(latest, score_now)
             self.state.changed.add(incident.id)
+
+    def _index(self, incident: Incident) -> tuple[set[str], set[str]]:
+        """Sets of the incident's alert and firing ids, kept between assessments: tuples only
+        grow at their end (attach), so the sets follow by adding the new tail; anything else
+        (a resolve, a merge) builds them again."""
+        cached = self._sets.get(incident.id)
+        alerts = _follow(incident.alerts, None if cached is None else cached[0])
+        firing = _follow(incident.firing, None if cached is None else cached[1])
+        self._sets[incident.id] = ((incident.alerts, alerts), (incident.firing, firing))
+        return alerts, firing
 
     def _apply(self, step: Transition, spec: DeclarationFile) -> None:
         s = self.state
@@ -763,6 +777,22 @@ def sla_view(incident: Incident, spec: DeclarationFile, now: datetime) -> dict[s
             "took_seconds": None if end is None else (end - start).total_seconds(),
         }
     return out
+
+
+_Indexed = tuple[tuple[str, ...], set[str]]
+
+
+def _follow(now: tuple[str, ...], cached: _Indexed | None) -> set[str]:
+    """The set of `now`, from the cached set of an earlier tuple when `now` only grew."""
+    if cached is not None:
+        before, found = cached
+        if before is now:
+            return found
+        n = len(before)
+        if n and len(now) >= n and now[n - 1] is before[-1] and now[0] is before[0]:
+            found.update(now[n:])
+            return found
+    return set(now)
 
 
 def _cooling(incident: Incident, now: datetime, cool_down: timedelta) -> bool:

@@ -20,6 +20,7 @@ come from the store's counter.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -294,27 +295,39 @@ def join(
     return step
 
 
-def attach_alerts(incident: Incident, signals: Iterable[Signal], *, now: datetime) -> Transition:
+def attach_alerts(
+    incident: Incident,
+    signals: Iterable[Signal],
+    *,
+    now: datetime,
+    index: tuple[AbstractSet[str], AbstractSet[str]] | None = None,
+) -> Transition:
     """Attach firing alerts (new ones, or attached ones firing again); one entry each.
     Attaching an alert that is already firing changes nothing. Lists keep the order in which
-    alerts were attached (no sorting: a storm incident attaches thousands)."""
-    known, firing = set(incident.alerts), set(incident.firing)
+    alerts were attached (no sorting: a storm incident attaches thousands). `index`: the sets
+    of `incident.alerts` and `incident.firing`, when the caller keeps them (read, not kept)."""
+    if index is None:
+        index = (frozenset(incident.alerts), frozenset(incident.firing))
+    was_known, was_firing = index
+    known: set[str] = set()
+    firing: set[str] = set()
     events: list[Event] = []
     added: list[str] = []
     again: list[str] = []
     for signal in signals:
         fp = signal.fingerprint
-        if fp in firing:
+        if fp in was_firing or fp in firing:
             continue
+        seen = fp in was_known or fp in known
         details: Details = {
             "fingerprint": fp,
             "name": signal.name,
             "service": signal.service,
             "severity": signal.severity.value,
-            "again": fp in known,
+            "again": seen,
         }
         events.append((EntryKind.ALERT_ATTACHED, ENGINE, details))
-        if fp not in known:
+        if not seen:
             known.add(fp)
             added.append(fp)
         firing.add(fp)
