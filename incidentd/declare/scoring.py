@@ -21,8 +21,9 @@ impact, and says so. Pure: no clock (time is `now`), no I/O.
 
 from __future__ import annotations
 
+import heapq
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -218,10 +219,12 @@ def facts_of(
 
 
 def _names(items: Iterable[str], limit: int = 4) -> str:
-    found = sorted(items)
-    if len(found) <= limit:
-        return ", ".join(found)
-    return f"{', '.join(found[:limit])} and {len(found) - limit} more"
+    """The first `limit` names in order, and how many more: without sorting them all (a
+    storm group has thousands of hosts, and this runs at every assessment)."""
+    pool = items if isinstance(items, Collection) else list(items)
+    first = heapq.nsmallest(limit, pool)
+    more = len(pool) - len(first)
+    return ", ".join(first) + (f" and {more} more" if more > 0 else "")
 
 
 def _reached(value: float, steps: tuple[float, float, float]) -> int:
