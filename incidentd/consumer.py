@@ -24,6 +24,7 @@ from incidentd.clock import Clock
 from incidentd.correlate.silences import Silence
 from incidentd.engine import DEFAULT_RETENTION, Decision, Engine
 from incidentd.errors import InputError, LeaseLost, Overloaded
+from incidentd.rules.loader import RuleSet
 from incidentd.rules.reload import RulesHandle
 from incidentd.store.base import AlertQueue, CommandBus, Queued, SilenceStore, StateStore
 from incidentd.store.commands import Answer, MemoryCommands, Submitted
@@ -141,7 +142,7 @@ class Consumer:
             decisions.extend(engine.tick(rules=rules, now=now))
             self._ticked = time.monotonic()
         commands = await self._commands.take(self._cfg.name)
-        answers = [self._apply(engine, sub, now) for sub in commands]
+        answers = [self._apply(engine, sub, rules, now) for sub in commands]
         alerts = [alert for entry in entries for alert in entry.alerts]
         started = time.perf_counter()
         decisions.extend(engine.process(alerts, rules=rules))
@@ -151,12 +152,10 @@ class Consumer:
         await self._commands.finish(answers, commands)
         self._count(alerts, decisions, time.perf_counter() - started)
 
-    def _apply(self, engine: Engine, sub: Submitted, now: datetime) -> Answer:
+    def _apply(self, engine: Engine, sub: Submitted, rules: RuleSet, now: datetime) -> Answer:
         """A person's change, before the batch (it was submitted while the batch queued)."""
         try:
-            incident = engine.command(
-                sub.command, rules=self._rules.current, now=now, command_id=sub.id
-            )
+            incident = engine.command(sub.command, rules=rules, now=now, command_id=sub.id)
         except InputError as exc:
             log.info(
                 "incident.command_refused", incident=sub.command.incident_id, reason=exc.reason

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -803,7 +803,3 @@ def _cooling(incident: Incident, now: datetime, cool_down: timedelta) -> bool:
 class UnknownIncident(InputError):
     status = 404
     reason = "unknown_incident"
-
-
-def open_incidents(incidents: Iterable[Incident]) -> list[Incident]:
-    return sorted((i for i in incidents if i.open), key=lambda i: i.number)

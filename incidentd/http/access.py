@@ -10,12 +10,10 @@ exit), and never logged. The webhook endpoints have their own credentials (sourc
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from aiohttp import web
 
 from incidentd.errors import InputError, Unauthorized
+from incidentd.http import auth
 from incidentd.http.deps import DEPS
 from incidentd.rules.schema import ApiFile, Scope
 
@@ -33,13 +31,11 @@ def _given(request: web.Request) -> str | None:
 
 
 def _holder(api: ApiFile, token: str) -> tuple[str, tuple[Scope, ...]] | None:
-    given = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+    """The client whose token this is; every client's secrets are compared (no early exit)."""
     found: tuple[str, tuple[Scope, ...]] | None = None
     for client in api.tokens:
-        for secret in client.token:
-            digest = hashlib.sha256(secret.get_secret_value().encode()).digest()
-            if hmac.compare_digest(given, digest) and found is None:
-                found = (client.name, client.scopes)
+        if auth.matches(token, client.token) and found is None:
+            found = (client.name, client.scopes)
     return found
 
 

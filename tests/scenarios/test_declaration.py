@@ -61,6 +61,19 @@ def db_outage(start: float = 0) -> list[Alert]:
     ]
 
 
+def auth_outage() -> list[Alert]:
+    """auth fails on three pods, unrelated to the database: its own failure."""
+    return [
+        alert(
+            "AuthErrors",
+            minute=0.1 + i,
+            severity=Severity.CRITICAL,
+            labels={"namespace": "identity", "app": "auth", "pod": f"auth-{i}"},
+        )
+        for i in range(3)
+    ]
+
+
 def resolved(one: Alert, minute: float) -> Alert:
     return alert(
         one.name,
@@ -290,16 +303,7 @@ def test_a_flapping_non_critical_alert_declares_nothing(rules: RuleSet) -> None:
 
 
 def test_two_independent_failures_at_once_are_two_incidents(rules: RuleSet) -> None:
-    auth = [
-        alert(
-            "AuthErrors",
-            minute=0.1 + i,
-            severity=Severity.CRITICAL,
-            labels={"namespace": "identity", "app": "auth", "pod": f"auth-{i}"},
-        )
-        for i in range(3)
-    ]
-    engine, _ = drive(rules, db_outage() + auth, until=6)
+    engine, _ = drive(rules, db_outage() + auth_outage(), until=6)
     incidents = sorted(engine.declarer.state.incidents.values(), key=lambda i: i.number)
     assert len(incidents) == 2
     assert {tuple(i.root_causes) for i in incidents} == {("orders-db",), ("auth",)}
@@ -477,16 +481,7 @@ def test_a_person_declares_what_no_alert_shows_and_the_alerts_join_it_later(
 
 
 def test_two_incidents_merged_by_a_person_become_one(rules: RuleSet) -> None:
-    auth = [
-        alert(
-            "AuthErrors",
-            minute=0.1 + i,
-            severity=Severity.CRITICAL,
-            labels={"namespace": "identity", "app": "auth", "pod": f"auth-{i}"},
-        )
-        for i in range(3)
-    ]
-    engine, _ = drive(rules, db_outage() + auth, until=6)
+    engine, _ = drive(rules, db_outage() + auth_outage(), until=6)
     first, second = sorted(engine.declarer.state.incidents.values(), key=lambda i: i.number)
     merged = engine.command(
         Command(second.id, "merge", person("bob"), into=first.id, text="one root cause"),
