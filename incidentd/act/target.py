@@ -39,6 +39,13 @@ class ActionEvent(StrEnum):
     MITIGATED = "mitigated"
     RESOLVED = "resolved"
     UPDATED = "updated"
+    """A person's status update (a note on the incident)."""
+    REOPENED = "reopened"
+    """A resolved incident fired again (or a person reopened it): page again."""
+    SLA_BREACHED = "sla_breached"
+    """An SLA clock (declare, acknowledge, resolve) ran out."""
+    REMINDER = "reminder"
+    """The commander owes a status update (a reminder at the priority's interval)."""
 
 
 class OutcomeKind(StrEnum):
@@ -118,6 +125,21 @@ class IncidentFacts(_View):
 
 
 @dataclass(frozen=True, slots=True)
+class Person:
+    """Someone to involve (the commander, the people on call), with their identity in each
+    tool. A tool the person has no identity in does not involve them."""
+
+    name: str
+    slack: str | None = None
+    """Slack member id (U...)."""
+    email: str | None = None
+    opsgenie: str | None = None
+    """Opsgenie username (an email address)."""
+    pagerduty: str | None = None
+    """PagerDuty user id (P...)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Link:
     href: str
     text: str = ""
@@ -138,7 +160,9 @@ class ActionRequest:
     bridge_url: str | None = None
     links: tuple[Link, ...] = ()
     responders: tuple[str, ...] = ()
-    """Vendor user ids of the commander and the on-call responders (Slack invites them)."""
+    """Slack member ids to invite beside `people` (kept for callers that know only ids)."""
+    people: tuple[Person, ...] = ()
+    """The commander and the people on call for the impacted services' teams."""
     note: str = ""
     """What a person wrote with an `updated` event (a status update), if anything."""
     facts: IncidentFacts = field(init=False, repr=False, compare=False)
@@ -157,6 +181,7 @@ class ActionRequest:
         bridge_url: str | None = None,
         links: Sequence[Link] = (),
         responders: Sequence[str] = (),
+        people: Sequence[Person] = (),
         note: str = "",
     ) -> ActionRequest:
         key = idempotency_key(str(incident.get("id", "")), event, target, seq)
@@ -167,6 +192,7 @@ class ActionRequest:
             bridge_url=bridge_url,
             links=tuple(links),
             responders=tuple(responders),
+            people=tuple(people),
             note=note,
         )
 
