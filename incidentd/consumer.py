@@ -3,7 +3,8 @@
 One `Consumer` task per daemon. It runs the engine only while it holds the store's lease
 (always, with the in-memory store; one replica at a time with Redis). Each round: read a
 batch (blocking XREADGROUP), `engine.process`, commit the changes and decisions atomically,
-and only then acknowledge the batch. Entries left pending by a consumer that died are
+and only then acknowledge the batch. The outbox actions the batch causes (act/plan.py) are part
+of that commit. Entries left pending by a consumer that died are
 reclaimed after `reclaim_idle`. When a commit fails or the lease is lost, the in-memory state
 is dropped and reloaded from the store, and the unacknowledged batch is delivered again:
 dedup by event id makes that harmless.
@@ -20,6 +21,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from incidentd import metrics
+from incidentd.act.plan import OnCall, plan
 from incidentd.clock import Clock
 from incidentd.correlate.silences import Silence
 from incidentd.engine import DEFAULT_RETENTION, Decision, Engine
@@ -146,7 +148,16 @@ class Consumer:
         alerts = [alert for entry in entries for alert in entry.alerts]
         started = time.perf_counter()
         decisions.extend(engine.process(alerts, rules=rules))
-        await self._store.commit(self._cfg.name, engine.take_changes(), decisions)
+        changes = engine.take_changes()
+        actions = plan(
+            changes.incidents.entries,
+            engine.state.declare.incidents,
+            routing=rules.routing,
+            services=rules.services,
+            now=now,
+            oncall=_oncall(rules),
+        )
+        await self._store.commit(self._cfg.name, changes, decisions, actions)
         if entries:
             await self._queue.ack([entry.id for entry in entries])
         await self._commands.finish(answers, commands)
@@ -161,6 +172,8 @@ class Consumer:
                 "incident.command_refused", incident=sub.command.incident_id, reason=exc.reason
             )
             return Answer(sub.id, error=exc)
+        if sub.command.action == "record":
+            return Answer(sub.id, incident=incident)
         log.info(
             "incident.command_applied",
             incident=incident.id,
@@ -204,3 +217,7 @@ class Consumer:
                 clock, _, priority = decision.detail.partition("/")
                 metrics.SLA_BREACHES.labels(clock, priority).inc()
                 log.warning("incident.sla_breached", incident=decision.incident_id, clock=clock)
+
+
+def _oncall(rules: RuleSet) -> OnCall | None:
+    return None

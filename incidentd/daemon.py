@@ -20,6 +20,8 @@ from datetime import timedelta
 import structlog
 from aiohttp import web
 
+from incidentd.act.dispatch import Dispatcher
+from incidentd.act.outbox import MemoryOutbox, Outbox
 from incidentd.clock import SystemClock
 from incidentd.consumer import Consumer, ConsumerSettings
 from incidentd.http.app import make_app
@@ -33,6 +35,7 @@ from incidentd.store.commands import MemoryCommands, RedisCommands
 from incidentd.store.memory import MemoryQueue, MemorySilences
 from incidentd.store.memory_state import MemoryState
 from incidentd.store.redis import RedisQueue
+from incidentd.store.redis_outbox import RedisOutbox
 from incidentd.store.redis_silences import RedisSilences
 from incidentd.store.redis_state import RedisState
 
@@ -45,8 +48,10 @@ class Stores:
     state: StateStore
     silences: SilenceStore
     commands: CommandBus
+    outbox: Outbox
 
     async def close(self) -> None:
+        await self.outbox.close()
         await self.queue.close()
         await self.state.close()
         await self.silences.close()
@@ -55,11 +60,13 @@ class Stores:
 
 def build_stores(settings: Settings) -> Stores:
     if settings.redis_url is None:
+        outbox = MemoryOutbox()
         return Stores(
             queue=MemoryQueue(max_depth=settings.queue_max_depth, retry_after=settings.retry_after),
-            state=MemoryState(),
+            state=MemoryState(outbox),
             silences=MemorySilences(),
             commands=MemoryCommands(),
+            outbox=outbox,
         )
     url = settings.redis_url.get_secret_value()
     prefix = settings.redis_prefix
@@ -76,6 +83,7 @@ def build_stores(settings: Settings) -> Stores:
             url, prefix=prefix, timeout=settings.append_timeout, retry_after=settings.retry_after
         ),
         commands=RedisCommands.from_url(url, prefix=prefix),
+        outbox=RedisOutbox.from_url(url, prefix=prefix),
     )
 
 
@@ -97,6 +105,40 @@ def build_consumer(
         ),
         retention=timedelta(seconds=settings.retention),
     )
+
+
+def build_dispatcher(
+    settings: Settings, stores: Stores, rules: RulesHandle, clock: SystemClock
+) -> Dispatcher:
+    return Dispatcher(
+        outbox=stores.outbox,
+        state=stores.state,
+        commands=stores.commands,
+        rules=rules,
+        clock=clock,
+        name=f"{socket.gethostname()}-{os.getpid()}",
+        public_url=settings.public_url,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Workers:
+    """The background loops: the engine (one leader across replicas) and the outbox."""
+
+    consumer: Consumer | None
+    dispatcher: Dispatcher | None
+
+    def start(self, tasks: asyncio.TaskGroup) -> None:
+        if self.consumer is not None:
+            tasks.create_task(self.consumer.run())
+        if self.dispatcher is not None:
+            tasks.create_task(self.dispatcher.run())
+
+    def stop(self) -> None:
+        if self.consumer is not None:
+            self.consumer.stopping.set()  # ends after its current batch: commit, then ack
+        if self.dispatcher is not None:
+            self.dispatcher.stopping.set()  # attempts under way finish and are recorded
 
 
 def _warn_about(rules: RuleSet) -> None:
@@ -124,8 +166,12 @@ async def run(settings: Settings, rules: RuleSet) -> None:
         state=stores.state,
         recorder=recorder,
         commands=stores.commands,
+        outbox=stores.outbox,
     )
-    consumer = build_consumer(settings, stores, handle, clock) if settings.engine else None
+    workers = Workers(
+        build_consumer(settings, stores, handle, clock) if settings.engine else None,
+        build_dispatcher(settings, stores, handle, clock) if settings.actions else None,
+    )
     runner = web.AppRunner(
         make_app(deps),
         access_log=None,
@@ -153,6 +199,7 @@ async def run(settings: Settings, rules: RuleSet) -> None:
             "daemon.started",
             store="redis" if settings.redis_url is not None else "memory",
             engine=settings.engine,
+            actions=settings.actions,
             recording=str(settings.record_path) if recorder is not None else None,
             listen=[f"{host}:{port}" for host, port, *_ in runner.addresses],
             config_version=rules.version,
@@ -163,7 +210,7 @@ async def run(settings: Settings, rules: RuleSet) -> None:
         async with asyncio.TaskGroup() as tasks:
             watcher = tasks.create_task(handle.watch(clock, interval=settings.reload_interval))
             writer = tasks.create_task(recorder.run()) if recorder is not None else None
-            engine = tasks.create_task(consumer.run()) if consumer is not None else None
+            workers.start(tasks)
             await stop.wait()
             log.info("daemon.stopping")
             deps.accepting = False
@@ -174,8 +221,7 @@ async def run(settings: Settings, rules: RuleSet) -> None:
             except TimeoutError:
                 log.warning("daemon.shutdown_timeout", inflight=deps.inflight.count)
             await runner.cleanup()
-            if consumer is not None and engine is not None:
-                consumer.stopping.set()  # ends after its current batch: commit, then ack
+            workers.stop()
             watcher.cancel()
             if writer is not None:
                 writer.cancel()

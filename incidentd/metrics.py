@@ -85,3 +85,31 @@ SLA_BREACHES = Counter(
     "Incident SLA clocks that ran out, by clock (declare, acknowledge, resolve) and priority.",
     ["clock", "priority"],
 )
+ACTIONS = Counter(
+    "incidentd_actions_total",
+    "Outbox attempts by target and outcome (sent, retry, dead).",
+    ["target", "outcome"],
+)
+ACTIONS_DEAD_LETTERED = Counter(
+    "incidentd_actions_dead_lettered_total",
+    "Actions given up (attempts, age or a permanent failure): they wait for a person.",
+    ["target"],
+)
+ACTION_SECONDS = Histogram(
+    "incidentd_action_duration_seconds",
+    "Time of one attempt at a target (every step of it).",
+    ["target"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+ACTION_LAG_SECONDS = Histogram(
+    "incidentd_action_lag_seconds",
+    "Time from the decision (the engine's commit) to the first attempt at a target.",
+    ["target"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+OUTBOX_DUE = Gauge("incidentd_outbox_due", "Outbox actions at the head of their chain, waiting.")
+OUTBOX_DEAD = Gauge("incidentd_outbox_dead", "Outbox actions dead-lettered and not yet retried.")
+OUTBOX_FAILURES = Counter(
+    "incidentd_outbox_failures_total",
+    "Unexpected errors in the outbox workers (the action is tried again when its claim ends).",
+)

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     """Seconds between checks of the config directory for changes."""
     engine: bool = True
     """Run the correlation engine in this process; false makes an ingest-only replica."""
+    actions: bool = True
+    """Run the outbox workers in this process (every replica may: claims are atomic)."""
+    public_url: str | None = None
+    """Where people reach this daemon's API (`https://incidentd.example.com`): links to the
+    incident in pages and messages."""
     engine_batch: int = Field(default=200, gt=0, le=10_000)
     """Queue entries (webhooks) the engine takes per round."""
     reclaim_idle: float = Field(default=30.0, gt=0)

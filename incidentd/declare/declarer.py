@@ -87,7 +87,8 @@ class Command:
 
     incident_id: str
     action: str
-    """status, reopen, note, commander, declare (incident_id empty), merge"""
+    """status, reopen, note, commander, declare (incident_id empty), merge, record (an
+    action's outcome, from the outbox workers)"""
     actor: Actor
     status: IncidentStatus | None = None
     text: str = ""
@@ -100,6 +101,12 @@ class Command:
     """declare: the failing services (their blast radius is the impact)."""
     into: str | None = None
     """merge: the incident this one is merged into."""
+    target: str = ""
+    """record: the action target whose outcome this is (its reason is `text`)."""
+    event: str = ""
+    """record: the action event (declared, resolved, ...)."""
+    outcome: str = ""
+    """record: sent, retry, dead, skipped."""
 
 
 @dataclass(slots=True)
@@ -373,6 +380,16 @@ class Declarer:
             step = inc.add_note(found, cmd.text, actor=cmd.actor, now=now)
         elif cmd.action == "commander":
             step = inc.set_commander(found, cmd.commander, actor=cmd.actor, now=now)
+        elif cmd.action == "record":
+            step = inc.record_action(
+                found,
+                action=cmd.event,
+                target=cmd.target,
+                outcome=cmd.outcome,
+                detail=cmd.text,
+                now=now,
+                actor=cmd.actor,
+            )
         else:
             raise InputError(f"unknown command {cmd.action!r}")
         self._apply(step, spec)

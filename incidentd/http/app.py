@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from incidentd.http import groups, incidents, ops, silences, webhooks
+from incidentd.http import actions, groups, incidents, ops, silences, webhooks
 from incidentd.http.deps import DEPS, Deps
 from incidentd.http.middleware import errors, inflight
 
@@ -36,4 +36,7 @@ def make_app(deps: Deps) -> web.Application:
         "/api/v1/incidents/{incident_id}/{action:status|reopen|notes|commander|merge}",
         incidents.act_on_incident,
     )
+    app.router.add_get("/api/v1/incidents/{incident_id}/actions", actions.incident_actions)
+    app.router.add_get("/api/v1/actions", actions.list_actions)
+    app.router.add_post("/api/v1/actions/{key}/retry", actions.retry_action)
     return app

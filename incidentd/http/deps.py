@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from incidentd.act.outbox import MemoryOutbox, Outbox
 from incidentd.clock import Clock
 from incidentd.recorder import Recorder
 from incidentd.rules.reload import RulesHandle
@@ -54,6 +55,8 @@ class Deps:
     """Records accepted webhooks for replay, when configured."""
     commands: CommandBus = field(default_factory=MemoryCommands)
     """People's changes to incidents, carried to the engine."""
+    outbox: Outbox = field(default_factory=MemoryOutbox)
+    """The actions decided, their state and outcomes (the actions API)."""
 
 
 DEPS = web.AppKey("deps", Deps)

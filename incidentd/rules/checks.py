@@ -19,6 +19,9 @@ matchers as a rule above it (same);
 a `service="x"` matcher in rules.yaml or silences.yaml when services.yaml has no service
 named `x` (only when the map has services; rules and silences see the mapped service's name,
 so an alias there never matches).
+oncall.yaml (`oncall`): errors for a rotation or override naming nobody under `people:` and
+two layers of one team with one name; warnings for a team without layers, a person no tool
+can reach, and (when oncall.yaml has teams) an owner team in services.yaml without a schedule.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from incidentd.act.config import TargetsFile
+from incidentd.act.oncall import OncallFile
+from incidentd.act.routing import RoutingFile
 from incidentd.correlate.matchers import FIELDS, Matcher
 from incidentd.rules.schema import (
     GROUP_BY_FIELDS,
@@ -46,6 +52,8 @@ SERVICES = "services.yaml"
 RULES = "rules.yaml"
 SILENCES = "silences.yaml"
 DECLARATION = "declaration.yaml"
+ROUTING = "routing.yaml"
+ONCALL = "oncall.yaml"
 _LABEL = re.compile(r"^(labels\.)?[A-Za-z_][A-Za-z0-9_.\-/]*$")
 """A label name as a matcher may write it."""
 
@@ -350,3 +358,102 @@ def _matrix_order(matrix: Matrix) -> Iterator[Problem]:
                     + " and ".join(calmer),
                     warning=True,
                 )
+
+
+def routing(routes: RoutingFile, targets: TargetsFile, services: ServicesFile) -> list[Problem]:
+    """Every name a route uses exists: its targets in targets.yaml, its services, teams and
+    capabilities in services.yaml (a typo would silently never page)."""
+    teams = {s.owner for s in services.services.values()}
+    known: dict[str, tuple[str, set[str], str]] = {
+        "targets": ("target", set(targets.targets), "targets.yaml"),
+        "services": ("service", set(services.services), SERVICES),
+        "teams": ("team", teams, f"{SERVICES} (an owner)"),
+        "capabilities": ("capability", set(services.capabilities), SERVICES),
+    }
+    problems: list[Problem] = []
+    for i, route in enumerate(routes.routes):
+        for attr, (what, names, where) in known.items():
+            for j, name in enumerate(getattr(route, attr)):
+                if name not in names:
+                    near = difflib.get_close_matches(name, sorted(names), n=1)
+                    hint = f" (did you mean {near[0]!r}?)" if near else ""
+                    problems.append(
+                        Problem(
+                            ROUTING,
+                            ("routes", i, attr, j),
+                            f"route {route.name!r}: no {what} named {name!r} in {where}{hint}",
+                        )
+                    )
+    return problems
+
+
+# --- oncall.yaml -------------------------------------------------------------------------------
+
+
+def oncall(schedules: OncallFile, services: ServicesFile) -> list[Problem]:
+    """Every name a schedule uses is a person under `people:`; every owner team has a
+    schedule (only once oncall.yaml has teams: a config without schedules is not nagged)."""
+    problems = [*_unreachable_people(schedules), *_schedule_names(schedules)]
+    if schedules.teams:
+        problems += _unscheduled_owners(schedules, services)
+    return problems
+
+
+def _unreachable_people(schedules: OncallFile) -> Iterator[Problem]:
+    for name, spec in schedules.people.items():
+        if not spec.reachable():
+            yield Problem(
+                ONCALL,
+                ("people", name),
+                f"person {name!r} has no slack, email, opsgenie or pagerduty identity: "
+                "no tool can reach them",
+                warning=True,
+                key=True,
+            )
+
+
+def _unknown_person(name: str, schedules: OncallFile) -> str:
+    return f"no person named {name!r} under people:{_did_you_mean(name, list(schedules.people))}"
+
+
+def _schedule_names(schedules: OncallFile) -> Iterator[Problem]:
+    for team, schedule in schedules.teams.items():
+        if not schedule.layers:
+            message = f"team {team!r} has no layers: nobody is on call for it outside its overrides"
+            yield Problem(ONCALL, ("teams", team), message, warning=True, key=True)
+        seen: set[str] = set()
+        for i, layer in enumerate(schedule.layers):
+            if layer.name in seen:
+                message = f"team {team!r}: two layers are named {layer.name!r}"
+                yield Problem(ONCALL, ("teams", team, "layers", i, "name"), message)
+            seen.add(layer.name)
+            for j, name in enumerate(layer.rotation):
+                if name not in schedules.people:
+                    yield Problem(
+                        ONCALL,
+                        ("teams", team, "layers", i, "rotation", j),
+                        f"team {team!r}, layer {layer.name!r}: {_unknown_person(name, schedules)}",
+                    )
+        for i, override in enumerate(schedule.overrides):
+            if override.person not in schedules.people:
+                unknown = _unknown_person(override.person, schedules)
+                loc = ("teams", team, "overrides", i, "person")
+                yield Problem(ONCALL, loc, f"team {team!r}, override {i + 1}: {unknown}")
+
+
+def _unscheduled_owners(schedules: OncallFile, services: ServicesFile) -> Iterator[Problem]:
+    owned: dict[str, list[str]] = {}
+    for name, service in services.services.items():
+        owned.setdefault(service.owner, []).append(name)
+    for team, names in owned.items():
+        if team in schedules.teams:
+            continue
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        hint = _did_you_mean(team, list(schedules.teams))
+        yield Problem(
+            SERVICES,
+            ("services", names[0], "owner"),
+            f"team {team!r} (owner of {shown}) has no schedule in {ONCALL}{hint}: nobody on "
+            "call is paged for its services",
+            warning=True,
+        )

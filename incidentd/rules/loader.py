@@ -19,6 +19,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from incidentd.act.config import TargetsFile
+from incidentd.act.oncall import OncallFile
+from incidentd.act.routing import RoutingFile
 from incidentd.errors import ConfigInvalid, RulesError
 from incidentd.rules import checks
 from incidentd.rules.schema import (
@@ -40,6 +42,8 @@ FILES: dict[str, type[BaseModel]] = {
     "silences.yaml": SilencesFile,
     "declaration.yaml": DeclarationFile,
     "targets.yaml": TargetsFile,
+    "routing.yaml": RoutingFile,
+    "oncall.yaml": OncallFile,
     "api.yaml": ApiFile,
 }
 """Every file a config directory may hold, with its schema. Missing files take defaults."""
@@ -62,6 +66,11 @@ class RuleSet:
     one get the documented defaults)."""
     targets: TargetsFile = field(default_factory=TargetsFile)
     """Where actions go (PagerDuty, Slack, ...): targets.yaml, none by default."""
+    routing: RoutingFile = field(default_factory=RoutingFile)
+    """Which targets act on which incidents, and the outbox: routing.yaml (no routes: no
+    action is sent)."""
+    oncall: OncallFile = field(default_factory=OncallFile)
+    """Who is on call for each team: oncall.yaml (no schedules by default)."""
     api: ApiFile = field(default_factory=ApiFile)
     """Who may use the HTTP API: api.yaml (by default anyone reads, nobody writes)."""
 
@@ -260,6 +269,8 @@ def load(directory: Path, *, env: Mapping[str, str] | None = None) -> RuleSet:
         directory=directory,
         declaration=cast(DeclarationFile, models.get("declaration.yaml", DeclarationFile())),
         targets=cast(TargetsFile, models.get("targets.yaml", TargetsFile())),
+        routing=cast(RoutingFile, models.get("routing.yaml", RoutingFile())),
+        oncall=cast(OncallFile, models.get("oncall.yaml", OncallFile())),
         api=cast(ApiFile, models.get("api.yaml", ApiFile())),
     )
     warnings = _unknown_files(directory)
@@ -267,6 +278,8 @@ def load(directory: Path, *, env: Mapping[str, str] | None = None) -> RuleSet:
     found = checks.validate(
         rules.services, rules.rules, rules.silences, declaration=rules.declaration
     )
+    found += checks.routing(rules.routing, rules.targets, rules.services)
+    found += checks.oncall(rules.oncall, rules.services)
     for problem in found:
         line = line_of(files.nodes.get(problem.file), problem.loc, key=problem.key)
         if problem.warning:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from incidentd.act.outbox import Action
 from incidentd.correlate.dedup import AlertState
 from incidentd.correlate.grouping import Group, GroupState
 from incidentd.correlate.silences import Silence
@@ -113,6 +114,11 @@ class CommandBus(Protocol):
         InputError); `Overloaded` when no engine answers in time."""
         ...
 
+    async def post(self, command: Command, command_id: str) -> None:
+        """Queue a command without waiting (an action outcome for the timeline); a command
+        posted twice with one id is applied once."""
+        ...
+
     async def take(self, consumer: str) -> list[Submitted]: ...
 
     async def finish(self, answers: Sequence[Answer], subs: Sequence[Submitted]) -> None: ...
@@ -129,7 +135,16 @@ class StateStore(Protocol):
 
     async def load(self) -> EngineState: ...
 
-    async def commit(self, owner: str, changes: Changes, decisions: Sequence[Decision]) -> None: ...
+    async def commit(
+        self,
+        owner: str,
+        changes: Changes,
+        decisions: Sequence[Decision],
+        actions: Sequence[Action] = (),
+    ) -> None:
+        """Atomically: the engine's changes, its decisions and the outbox actions they cause
+        (all or nothing; `LeaseLost` when another process leads)."""
+        ...
 
     async def groups(self, *, state: GroupState | None = None, limit: int = 500) -> list[Group]: ...
 

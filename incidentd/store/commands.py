@@ -55,6 +55,8 @@ class Submitted:
     command: Command
     entry: str = ""
     """The queue's own id (Redis stream entry), for the acknowledgement."""
+    answer: bool = True
+    """False for a command posted without waiting (an action outcome): no answer is kept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,9 @@ def encode_command(cmd: Command) -> bytes:
             "priority": None if cmd.priority is None else cmd.priority.value,
             "services": list(cmd.services),
             "into": cmd.into,
+            "target": cmd.target,
+            "event": cmd.event,
+            "outcome": cmd.outcome,
         }
     )
 
@@ -110,6 +115,9 @@ def decode_command(data: bytes) -> Command:
         priority=None if d.get("priority") is None else Priority(d["priority"]),
         services=tuple(d.get("services", ())),
         into=d.get("into"),
+        target=d.get("target", ""),
+        event=d.get("event", ""),
+        outcome=d.get("outcome", ""),
     )
 
 
@@ -138,6 +146,9 @@ class MemoryCommands:
             raise _no_engine() from None
         finally:
             self._waiting.pop(sub.id, None)
+
+    async def post(self, command: Command, command_id: str) -> None:
+        self._queued.append(Submitted(command_id, command, answer=False))
 
     async def take(self, consumer: str) -> list[Submitted]:
         out, self._queued = self._queued, []
@@ -204,6 +215,19 @@ class RedisCommands:
         except RedisError as exc:
             raise Overloaded(f"redis unreachable: {type(exc).__name__}", retry_after=5) from exc
 
+    async def post(self, command: Command, command_id: str) -> None:
+        """Queue a command without waiting for the engine (its id makes a repeat harmless)."""
+        try:
+            await self._ensure_group()
+            await self._client.xadd(
+                self._stream,
+                {"id": command_id, "command": encode_command(command), "answer": b"0"},
+                maxlen=_MAXLEN,
+                approximate=True,
+            )
+        except RedisError as exc:
+            raise Overloaded(f"redis unreachable: {type(exc).__name__}", retry_after=5) from exc
+
     async def _ensure_group(self) -> None:
         if self._group_ready:
             return
@@ -238,7 +262,10 @@ class RedisCommands:
                 continue
             out.append(
                 Submitted(
-                    fields[b"id"].decode(), decode_command(fields[b"command"]), entry_id.decode()
+                    fields[b"id"].decode(),
+                    decode_command(fields[b"command"]),
+                    entry_id.decode(),
+                    answer=fields.get(b"answer") != b"0",
                 )
             )
         return out
@@ -249,8 +276,10 @@ class RedisCommands:
             return
         try:
             async with self._client.pipeline(transaction=False) as pipe:
+                silent = {s.id for s in subs if not s.answer}
                 for answer in answers:
-                    pipe.set(self._results + answer.id, answer.encode(), ex=RESULT_TTL)
+                    if answer.id not in silent:
+                        pipe.set(self._results + answer.id, answer.encode(), ex=RESULT_TTL)
                 ids = [s.entry for s in subs]
                 pipe.xack(self._stream, _GROUP, *ids)
                 pipe.xdel(self._stream, *ids)

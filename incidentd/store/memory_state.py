@@ -3,7 +3,7 @@
 The engine works on the very `EngineState` this store hands out, so the read API sees every
 change at once; decisions are kept in a bounded ring for `/api/v1/decisions`. Incidents and
 their timelines are kept whole, also those the engine has forgotten (resolved long ago).
-State lives as long as the process.
+State lives as long as the process. The outbox's actions are added in the same commit.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import orjson
 
+from incidentd.act.outbox import Action, MemoryOutbox
 from incidentd.correlate.dedup import AlertState
 from incidentd.correlate.grouping import Group, GroupState
 from incidentd.declare.incident import Incident
@@ -23,8 +24,9 @@ DECISIONS_KEPT = 10_000
 
 
 class MemoryState:
-    def __init__(self) -> None:
+    def __init__(self, outbox: MemoryOutbox | None = None) -> None:
         self.state = EngineState()
+        self.outbox = outbox if outbox is not None else MemoryOutbox()
         self._decisions: deque[bytes] = deque(maxlen=DECISIONS_KEPT)
         self._incidents: dict[str, Incident] = {}
         self._timelines: dict[str, list[TimelineEntry]] = {}
@@ -41,7 +43,14 @@ class MemoryState:
     async def load(self) -> EngineState:
         return self.state
 
-    async def commit(self, owner: str, changes: Changes, decisions: Sequence[Decision]) -> None:
+    async def commit(
+        self,
+        owner: str,
+        changes: Changes,
+        decisions: Sequence[Decision],
+        actions: Sequence[Action] = (),
+    ) -> None:
+        self.outbox.enqueue(actions)
         self._decisions.extend(orjson.dumps(d) for d in decisions if d.kind not in QUIET_DECISIONS)
         for incident in changes.incidents.incidents:
             self._incidents[incident.id] = incident

@@ -31,6 +31,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
 
+from incidentd.act.outbox import Action
 from incidentd.correlate.dedup import AlertState
 from incidentd.correlate.grouping import Group, GroupState
 from incidentd.declare.incident import Incident
@@ -39,6 +40,7 @@ from incidentd.engine import QUIET_DECISIONS, Changes, Decision, EngineState
 from incidentd.errors import LeaseLost, Overloaded
 from incidentd.store import codec
 from incidentd.store.keys import Keys
+from incidentd.store.redis_outbox import OutboxKeys, queue_enqueue
 
 log = structlog.get_logger(__name__)
 
@@ -75,6 +77,7 @@ class RedisState:
         self.live_key = f"{tag}:incidents:live"
         self.declare_key = f"{tag}:state:declare"
         self._timeline_prefix = f"{tag}:incident:"
+        self._outbox = OutboxKeys(tag)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "incidentd", timeout: float = 5.0) -> RedisState:
@@ -142,13 +145,20 @@ class RedisState:
 
     # -- commit ----------------------------------------------------------------------------
 
-    async def commit(self, owner: str, changes: Changes, decisions: Sequence[Decision]) -> None:
-        """Write one batch's changes atomically, only while `owner` holds the lease.
+    async def commit(
+        self,
+        owner: str,
+        changes: Changes,
+        decisions: Sequence[Decision],
+        actions: Sequence[Action] = (),
+    ) -> None:
+        """Write one batch's changes atomically, only while `owner` holds the lease, with the
+        outbox actions they cause (store/redis_outbox.py).
 
         Raises LeaseLost when the lease is gone (nothing written) and Overloaded when Redis
         cannot be reached (nothing written, or all of it: MULTI/EXEC is all or nothing).
         """
-        if not changes and not decisions:
+        if not changes and not decisions and not actions:
             return
         try:
             async with self._client.pipeline(transaction=True) as pipe:
@@ -158,6 +168,7 @@ class RedisState:
                     raise LeaseLost("the engine lease belongs to another process")
                 pipe.multi()  # type: ignore[no-untyped-call]
                 self._queue_writes(pipe, changes, decisions)
+                queue_enqueue(pipe, self._outbox, actions)
                 await pipe.execute()
         except WatchError as exc:
             raise LeaseLost("the engine lease changed during the commit") from exc

@@ -28,14 +28,18 @@ def free_port() -> int:
 
 
 class Daemon:
-    def __init__(self, config: Path, port: int, log: Path) -> None:
+    def __init__(
+        self, config: Path, port: int, log: Path, *, env: dict[str, str] | None = None
+    ) -> None:
         self.config = config
         self.port = port
         self.log_path = log
         self.url = f"http://127.0.0.1:{port}"
-        self._log = log.open("wb")
+        self._log = log.open("ab")
+        extra = env or {}
         env = {**os.environ, "INCIDENTD_LOG_FORMAT": "json", "INCIDENTD_RELOAD_INTERVAL": "0.2"}
         env.pop("INCIDENTD_REDIS_URL", None)
+        env |= extra
         self.proc = subprocess.Popen(
             [
                 sys.executable,

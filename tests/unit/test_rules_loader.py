@@ -113,7 +113,7 @@ def test_unknown_yaml_file_is_a_warning_not_an_error(tmp_path: Path) -> None:
     assert load(tmp_path, env={}).warnings == (
         "servises.yaml: not a file incidentd reads "
         "(known: sources.yaml, services.yaml, rules.yaml, silences.yaml, declaration.yaml, "
-        "targets.yaml, api.yaml)",
+        "targets.yaml, routing.yaml, oncall.yaml, api.yaml)",
     )
 
 
