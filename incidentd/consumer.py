@@ -22,7 +22,7 @@ import structlog
 
 from incidentd import metrics
 from incidentd.act.plan import OnCall, plan
-from incidentd.clock import Clock
+from incidentd.clock import Clock, pause
 from incidentd.correlate.silences import Silence
 from incidentd.engine import DEFAULT_RETENTION, Decision, Engine
 from incidentd.errors import InputError, LeaseLost, Overloaded
@@ -83,21 +83,14 @@ class Consumer:
                 await self._round()
             except (LeaseLost, Overloaded) as exc:
                 await self._drop(f"{type(exc).__name__}: {exc}")
-                await self._pause(1.0)
+                await pause(self.stopping, 1.0)
             except Exception:  # task boundary: log, count, keep consuming
                 log.exception("engine.round_failed")
                 metrics.ENGINE_FAILURES.inc()
                 await self._drop("unexpected error")
-                await self._pause(1.0)
+                await pause(self.stopping, 1.0)
         if self._engine is not None:
             await self._store.release(self._cfg.name)
-
-    async def _pause(self, seconds: float) -> None:
-        try:
-            async with asyncio.timeout(seconds):
-                await self.stopping.wait()
-        except TimeoutError:
-            pass
 
     async def _drop(self, why: str) -> None:
         if self._engine is not None:
@@ -126,7 +119,7 @@ class Consumer:
     async def _round(self) -> None:
         engine = await self._ensure_leader()
         if engine is None:
-            await self._pause(self._cfg.lease_ttl_ms / 3000)
+            await pause(self.stopping, self._cfg.lease_ttl_ms / 3000)
             return
         # An assessment due soon (a declaration) must not wait for a full blocking read.
         due = engine.declarer.next_due()

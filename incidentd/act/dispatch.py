@@ -46,7 +46,7 @@ from incidentd.act.target import (
 from incidentd.act.targets.bridge import UrlBridge, ZoomBridge
 from incidentd.act.targets.opsgenie import OpsgenieTarget
 from incidentd.act.targets.pagerduty import PagerDutyTarget
-from incidentd.clock import Clock
+from incidentd.clock import Clock, pause
 from incidentd.declare import incident as inc
 from incidentd.declare.declarer import Command
 from incidentd.declare.incident import Incident, IncidentStatus
@@ -106,20 +106,13 @@ class Dispatcher:
                     await self._round(session)
                 except Overloaded as exc:
                     log.warning("outbox.unavailable", reason=str(exc))
-                    await self._pause(1.0)
+                    await pause(self.stopping, 1.0)
                 except Exception:  # task boundary: log, count, keep going
                     log.exception("outbox.round_failed")
                     metrics.OUTBOX_FAILURES.inc()
-                    await self._pause(1.0)
+                    await pause(self.stopping, 1.0)
             if self._running:
                 await asyncio.wait(self._running)
-
-    async def _pause(self, seconds: float) -> None:
-        try:
-            async with asyncio.timeout(seconds):
-                await self.stopping.wait()
-        except TimeoutError:
-            pass
 
     async def _round(self, session: aiohttp.ClientSession) -> None:
         spec = self._rules.current.routing.outbox

@@ -93,6 +93,21 @@ def outcomes(timeline: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     ]
 
 
+async def wait_for_outcome(
+    http: aiohttp.ClientSession, url: str, wanted: tuple[str, str, str], what: str
+) -> list[tuple[str, str, str]]:
+    """Wait until INC-1000's timeline holds the outcome `wanted`; its outcomes then."""
+    found: list[tuple[str, str, str]] = []
+
+    async def check() -> bool:
+        nonlocal found
+        found = outcomes(await _timeline(http, url, "INC-1000"))
+        return wanted in found
+
+    await eventually(check, what)
+    return found
+
+
 async def test_a_declared_incident_pages_opens_its_channel_and_bridge_and_follows_people(
     tmp_path: Path, vendors: tuple[FakePagerDuty, FakeSlack]
 ) -> None:
@@ -140,12 +155,9 @@ async def test_a_declared_incident_pages_opens_its_channel_and_bridge_and_follow
             assert pd.violations == []
             assert slack.violations == []
 
-            async def recorded() -> bool:
-                found = outcomes(await _timeline(http, url, "INC-1000"))
-                return ("pagerduty-main", "resolved", "sent") in found
-
-            await eventually(recorded, "the outcomes on the timeline")
-            found = outcomes(await _timeline(http, url, "INC-1000"))
+            found = await wait_for_outcome(
+                http, url, ("pagerduty-main", "resolved", "sent"), "the outcomes on the timeline"
+            )
             assert ("pagerduty-main", "declared", "sent") in found
             assert ("slack", "declared", "sent") in found
             assert ("bridge", "declared", "sent") in found
@@ -180,12 +192,9 @@ async def test_a_vendor_failing_first_is_retried_and_pages_once(
             assert len(pd.alerts) == 1
             assert pd.alerts[0].triggers >= 1
 
-            async def recorded() -> bool:
-                found = outcomes(await _timeline(http, daemon.url, "INC-1000"))
-                return ("pagerduty-main", "declared", "sent") in found
-
-            await eventually(recorded, "the send on the timeline")
-            found = outcomes(await _timeline(http, daemon.url, "INC-1000"))
+            found = await wait_for_outcome(
+                http, daemon.url, ("pagerduty-main", "declared", "sent"), "the send on the timeline"
+            )
             assert ("pagerduty-main", "declared", "retry") in found, "the first retry is noted"
     finally:
         daemon.stop()
@@ -238,12 +247,12 @@ async def test_a_permanent_failure_is_dead_lettered_and_a_person_retries_it(
             status, body = await _call(http, "GET", url + "/api/v1/actions?state=lost")
             assert (status, body["reason"]) == (422, "wrong_shape")
 
-            async def recorded() -> bool:
-                found = outcomes(await _timeline(http, url, "INC-1000"))
-                return ("pagerduty-main", "declared", "sent") in found
-
-            await eventually(recorded, "dead, retried and sent on the timeline")
-            found = outcomes(await _timeline(http, url, "INC-1000"))
+            found = await wait_for_outcome(
+                http,
+                url,
+                ("pagerduty-main", "declared", "sent"),
+                "dead, retried and sent on the timeline",
+            )
             assert ("pagerduty-main", "declared", "dead") in found
             assert ("pagerduty-main", "declared", "retry_requested") in found
     finally:
