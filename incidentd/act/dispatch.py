@@ -262,16 +262,22 @@ class Dispatcher:
         """True when the reminder was settled without sending (resolved, or an update came
         within the interval: re-armed from it)."""
         action = claimed.action
-        every = self._rules.current.routing.reminders.get(incident.priority)
-        if incident.status is IncidentStatus.RESOLVED or every is None:
+        intervals = self._rules.current.routing.reminders
+        if incident.status is IncidentStatus.RESOLVED or not intervals:
+            reason = "resolved" if intervals else "reminders are switched off"
             done = replace(
                 action,
                 state=ActionState.SENT,
                 last_at=now,
                 last_outcome="skipped",
-                last_reason="resolved" if every else "no reminder for this priority",
+                last_reason=reason,
             )
             await self._outbox.settle(claimed, done, claimed.refs, now=now)
+            return True
+        every = intervals.get(incident.priority)
+        if every is None:  # not for this priority (now): look again after the shortest one
+            again = replace(action, due_at=now + min(intervals.values()))
+            await self._outbox.settle(claimed, again, claimed.refs, now=now)
             return True
         last = _last_update(incident, timeline)
         if last + every > now:

@@ -11,7 +11,8 @@ they are committed, so the actions go into the same atomic commit (outbox.py). I
   teams first), at the time of the entry, plus the commander.
 
 A declaration (or a reopen) also arms a status-update reminder per target routed for
-`reminder`, when routing.yaml sets an interval for the incident's priority.
+`reminder`, when routing.yaml sets reminder intervals: due after the interval of the
+incident's priority (or the shortest one); it recurs until the incident is resolved.
 """
 
 from __future__ import annotations
@@ -135,9 +136,11 @@ def _reminders(
     people: tuple[str, ...],
     now: datetime,
 ) -> list[Action]:
-    every = routing.reminders.get(incident.priority)
-    if every is None:
+    if not routing.reminders:
         return []
+    # The priority may change (an escalation): at each due time the worker reads the
+    # interval of the priority then, and re-arms without sending when it has none.
+    every = routing.reminders.get(incident.priority) or min(routing.reminders.values())
     asked = RouteFacts(
         event=ActionEvent.REMINDER,
         priority=facts.priority,
