@@ -1,7 +1,8 @@
 """The `incidentd` command: argument parsing, exit codes and one-line error messages.
 
-Exit codes: 0 success; 1 the input was rejected (normalize) or the config has errors (check);
-2 usage or start-up error. No traceback reaches the user for an expected problem.
+Exit codes: 0 success; 1 the input was rejected (normalize), the config has errors (check), or
+the team has no schedule or nobody on call (oncall); 2 usage or start-up error. No traceback
+reaches the user for an expected problem.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from incidentd import __version__
+from incidentd.act.oncall import LOOKAHEAD, Shift, TeamSchedule
 from incidentd.clock import SystemClock
 from incidentd.errors import ConfigInvalid, InputError, WrongShape
 from incidentd.ingest.registry import SOURCES
@@ -63,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument(
         "--skip-bad-lines", action="store_true", help="count unreadable lines instead of failing"
+    )
+    oncall = verbs.add_parser("oncall", help="print who is on call for a team, one per line")
+    oncall.add_argument("team", metavar="TEAM", help="a team of oncall.yaml")
+    oncall.add_argument("--config", type=Path, help="config directory (INCIDENTD_CONFIG_DIR)")
+    oncall.add_argument(
+        "--at",
+        metavar="TIME",
+        help="RFC 3339 time (default: now); without an offset, on the team's wall clock",
     )
     return parser
 
@@ -163,6 +174,53 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _at(text: str, schedule: TeamSchedule) -> datetime:
+    """`--at`: an instant with its offset, or a reading of the team's wall clock."""
+    parsed = datetime.fromisoformat(text.strip())
+    return parsed if parsed.tzinfo is not None else schedule.instant(parsed)
+
+
+def _oncall(args: argparse.Namespace) -> int:
+    directory = args.config
+    if directory is None:
+        from incidentd.settings import Settings
+
+        directory = Settings().config_dir
+    oncall = load(directory).oncall
+    try:
+        schedule = oncall.team(args.team)
+    except InputError as exc:
+        return _fail(exc.message, 1)
+    try:
+        at = SystemClock().now() if args.at is None else _at(args.at, schedule)
+    except (ValueError, OverflowError):
+        return _fail(f"--at: {args.at!r} is not a time like 2026-03-29T09:00:00+02:00")
+    try:
+        shifts = oncall.shifts(args.team, at)
+    except InputError as exc:
+        return _fail(exc.message, 1)
+    except ValueError as exc:  # a time outside the years a schedule covers
+        return _fail(f"--at: {exc}")
+    for line in _shift_lines(shifts, at, schedule):
+        print(line)  # noqa: T201
+    return 0
+
+
+def _shift_lines(shifts: Sequence[Shift], at: datetime, schedule: TeamSchedule) -> list[str]:
+    """`name  layer weekly  until 2026-03-30T10:00:00+02:00`, aligned, in the team's zone."""
+    rows = []
+    for shift in shifts:
+        source = f"layer {shift.name}" if shift.kind == "layer" else "override"
+        if shift.kind == "override" and shift.name:
+            source += f" ({shift.name})"
+        word = "until" if shift.until is not None else "until at least"
+        until = (shift.until or at + LOOKAHEAD).astimezone(schedule.zone).isoformat()
+        rows.append((shift.person.name, source, f"{word} {until}"))
+    names = max(len(row[0]) for row in rows)
+    sources = max(len(row[1]) for row in rows)
+    return [f"{name:<{names}}  {source:<{sources}}  {until}" for name, source, until in rows]
+
+
 def _settings(args: argparse.Namespace) -> Any:
     from incidentd.settings import Settings
 
@@ -197,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.verb == "replay":
             return _replay(args)
+        if args.verb == "oncall":
+            return _oncall(args)
         return _serve(args)
     except ConfigInvalid as exc:
         for problem in exc.problems:

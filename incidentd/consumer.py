@@ -213,4 +213,5 @@ class Consumer:
 
 
 def _oncall(rules: RuleSet) -> OnCall | None:
-    return None
+    """Who is on call (oncall.yaml), when it has schedules."""
+    return rules.oncall.names_on_call if rules.oncall.teams else None

@@ -6,6 +6,8 @@ raises them and never catches them to log and continue.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class IncidentdError(Exception):
     """Base of every error incidentd raises on purpose."""
@@ -65,6 +67,32 @@ class InvalidTransition(InputError):
 
     status = 409
     reason = "invalid_transition"
+
+
+class UnknownTeam(InputError):
+    """oncall.yaml has no schedule for this team."""
+
+    status = 404
+    reason = "unknown_team"
+
+
+class UnknownPerson(InputError):
+    """oncall.yaml has no person of this name under `people:`."""
+
+    status = 404
+    reason = "unknown_person"
+
+
+class NobodyOnCall(InputError):
+    """A team's schedule puts nobody on call at that time (no layers, or a gap between them);
+    `next_on_call` is when somebody is, if that happens within the look-ahead."""
+
+    status = 404
+    reason = "nobody_on_call"
+
+    def __init__(self, message: str, *, next_on_call: datetime | None = None) -> None:
+        super().__init__(message)
+        self.next_on_call = next_on_call
 
 
 class Overloaded(IncidentdError):

@@ -364,12 +364,8 @@ def _budget(rules: RuleSet, name: str) -> float:
 
 
 def _person(rules: RuleSet, name: str) -> Person:
-    oncall = getattr(rules, "oncall", None)
-    if oncall is not None:
-        found = oncall.people.get(name)
-        if found is not None:
-            return oncall.person(name)  # type: ignore[no-any-return]
-    return Person(name=name)
+    """The person with their identities in each tool (oncall.yaml's people), or just a name."""
+    return rules.oncall.identities([name])[0]
 
 
 def _last_update(incident: Incident, timeline: list[TimelineEntry]) -> datetime:

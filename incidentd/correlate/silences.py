@@ -143,7 +143,7 @@ def _weekdays(days: tuple[str, ...]) -> frozenset[int]:
     return frozenset(_WEEKDAYS[d] for d in days)
 
 
-def _first_instant(day: date, clock: time, zone: ZoneInfo) -> datetime:
+def first_instant(day: date, clock: time, zone: ZoneInfo) -> datetime:
     """The first instant at which the wall clock of `zone` reads `day clock` or later."""
     local = datetime.combine(day, clock, tzinfo=zone)  # fold=0: the first of two readings
     instant = local.astimezone(UTC)
@@ -182,8 +182,8 @@ def _occurrences(every: Recurring, first: date, last: date) -> Iterator[tuple[da
     day = first
     while day <= last:
         if day.weekday() in days:
-            begin = _first_instant(day, start, zone)
-            stop = _first_instant(day if end > start else day + _DAY, end, zone)
+            begin = first_instant(day, start, zone)
+            stop = first_instant(day if end > start else day + _DAY, end, zone)
             if stop > begin:
                 yield begin, stop
         day += _DAY
