@@ -1,10 +1,10 @@
 """`targets.yaml`: the configured action targets, by name.
 
 Each target has a `type` (pagerduty, opsgenie, slack, zoom, bridge_url, teams, datadog,
-servicenow, webhook), its credentials as secret references (`{env: NAME}` / `{file: PATH}`,
-resolved by the loader, never logged), a `base_url` that EU regions and the tests' fake
-vendors override, and a `timeout` per request. Strict like every config file: an unknown key
-fails with its file and line. Nothing here does I/O.
+servicenow, jira, statuspage, webhook), its credentials as secret references (`{env: NAME}` /
+`{file: PATH}`, resolved by the loader, never logged), a `base_url` that EU regions and the
+tests' fake vendors override, and a `timeout` per request. Strict like every config file: an
+unknown key fails with its file and line. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, JsonValue, SecretStr, field_validator, model_validator
 from yarl import URL
 
+from incidentd.act.comms import Audience, MessageTemplates, uses_message
 from incidentd.act.render import check_template
 from incidentd.model import Priority
 from incidentd.rules.schema import Duration, Secret, Strict
@@ -138,6 +139,10 @@ class SlackConfig(TargetBase):
     """Slack user ids invited to every incident channel (beside the request's responders)."""
     lookup_pages: int = Field(default=10, ge=1, le=100)
     """Pages of conversations.list read to find a taken channel name, per attempt."""
+    audience: Audience = "responders"
+    """Whose message the channel gets: responders, business or executives (comms.py)."""
+    templates: MessageTemplates = Field(default_factory=dict)
+    """Event -> Jinja2 template replacing the audience's shipped one (checked at load)."""
 
 
 class ZoomConfig(TargetBase):
@@ -170,6 +175,10 @@ class TeamsConfig(TargetBase):
     type: Literal["teams"]
     webhook_url: Secret
     """The workflow's URL carries its signature: it is a credential."""
+    audience: Audience = "business"
+    """Whose message the card carries: responders, business or executives (comms.py)."""
+    templates: MessageTemplates = Field(default_factory=dict)
+    """Event -> Jinja2 template replacing the audience's shipped one (checked at load)."""
 
 
 class DatadogConfig(TargetBase):
@@ -222,6 +231,9 @@ class ServiceNowConfig(TargetBase):
     )
     """Set on resolution; `close_code` values differ between instances: check yours."""
     acknowledge_fields: dict[str, str] = Field(default_factory=lambda: {"state": "2"})
+    reopen_fields: dict[str, str] = Field(default_factory=lambda: {"state": "2"})
+    """Set when a resolved incident reopens (In Progress). A record the instance has already
+    closed (state 7) is read-only on most instances: check yours."""
 
 
 class WebhookConfig(TargetBase):
@@ -235,10 +247,186 @@ class WebhookConfig(TargetBase):
     template: Template | None = None
     """Renders the JSON body; unset: the whole request (event, incident, links, bridge)."""
     headers: dict[str, Secret] = Field(default_factory=dict)
+    audience: Audience | None = None
+    """Renders the stakeholder message of this audience as `message` for the template (and
+    the default body); unset: no `message`."""
+    templates: MessageTemplates = Field(default_factory=dict)
+    """Event -> Jinja2 template replacing the audience's shipped message (needs `audience`)."""
+
+    @model_validator(mode="after")
+    def _message_needs_an_audience(self) -> WebhookConfig:
+        if self.audience is None and (self.templates or uses_message(self.template or "")):
+            raise ValueError("`message` and `templates` need an `audience` to render for")
+        return self
 
     def secrets(self) -> tuple[SecretStr, ...]:
         given = (self.url, self.secret, *self.headers.values())
         return tuple(s for s in given if s is not None)
+
+
+# --- Jira Service Management ------------------------------------------------------------------
+
+DEFAULT_JIRA_PRIORITY: dict[Priority, str] = {
+    Priority.P1: "Highest",
+    Priority.P2: "High",
+    Priority.P3: "Medium",
+    Priority.P4: "Low",
+    Priority.P5: "Lowest",
+}
+JiraEvent = Literal["acknowledged", "mitigated", "resolved", "reopened"]
+DEFAULT_JIRA_TRANSITIONS: dict[JiraEvent, str] = {"resolved": "Resolve"}
+JiraLabel = Annotated[str, Field(pattern=r"^[^\s\"\\]{1,255}$")]
+"""Jira labels hold no whitespace (and, here, no quote: they go into JQL)."""
+_JIRA_OWN_FIELDS = frozenset(
+    {"project", "issuetype", "summary", "description", "priority", "labels"}
+)
+
+
+class JiraBasic(Strict):
+    """Jira Cloud: the Atlassian account's email and an API token. Data Center: a username and
+    its password."""
+
+    type: Literal["basic"]
+    email: str = Field(min_length=1)
+    api_token: Secret
+
+    def secrets(self) -> tuple[SecretStr, ...]:
+        return (self.api_token,)
+
+
+class JiraBearer(Strict):
+    """Data Center: a personal access token. Cloud: an OAuth 2.0 access token, with `base_url`
+    `https://api.atlassian.com/ex/jira/<cloud id>`."""
+
+    type: Literal["bearer"]
+    token: Secret
+
+    def secrets(self) -> tuple[SecretStr, ...]:
+        return (self.token,)
+
+
+class JiraConfig(TargetBase):
+    """Jira Service Management: an issue per incident in one project (REST API v3 on Cloud, v2
+    on Data Center), commented and transitioned as the incident moves."""
+
+    type: Literal["jira"]
+    base_url: BaseUrl
+    """`https://<site>.atlassian.net`, or the Data Center base URL."""
+    deployment: Literal["cloud", "datacenter"] = "cloud"
+    """Cloud speaks API v3 (Atlassian Document Format); Data Center API v2 (plain text)."""
+    auth: Annotated[JiraBasic | JiraBearer, Field(discriminator="type")]
+    project: str = Field(pattern=r"^[A-Z][A-Z0-9_]{0,254}$")
+    """The project key (`OPS`)."""
+    issue_type: str = Field(default="[System] Incident", min_length=1, max_length=255)
+    priority: dict[Priority, str] = Field(default_factory=lambda: dict(DEFAULT_JIRA_PRIORITY))
+    """Jira priority names per incident priority (the defaults are Jira's five)."""
+    labels: tuple[JiraLabel, ...] = ()
+    label_prefix: str = Field(default="incidentd-", pattern=r"^[^\s\"\\]{0,100}$")
+    """The issue's own label is this plus the incident id (`incidentd-INC-1042`): a retried
+    create searches for it before creating again."""
+    fields: dict[str, JsonValue] = Field(default_factory=dict)
+    """More fields on creation, as the create API takes them (`customfield_10010`, components,
+    ...); not the ones set above."""
+    transitions: dict[JiraEvent, str] = Field(
+        default_factory=lambda: dict(DEFAULT_JIRA_TRANSITIONS)
+    )
+    """Workflow transition names to run on these events (names differ between workflows)."""
+    internal_comments: bool = True
+    """JSM: mark comments internal (`sd.public.comment`), so that customers do not get them."""
+
+    @field_validator("priority")
+    @classmethod
+    def _every_priority(cls, value: dict[Priority, str]) -> dict[Priority, str]:
+        return {**DEFAULT_JIRA_PRIORITY, **value}
+
+    @field_validator("fields")
+    @classmethod
+    def _not_ours(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        taken = sorted(_JIRA_OWN_FIELDS & set(value))
+        if taken:
+            raise ValueError(f"{', '.join(taken)}: set by their own keys, not in fields")
+        return value
+
+    @property
+    def api(self) -> str:
+        return "/rest/api/3" if self.deployment == "cloud" else "/rest/api/2"
+
+
+# --- Atlassian Statuspage ----------------------------------------------------------------------
+
+ComponentStatus = Literal["degraded_performance", "partial_outage", "major_outage"]
+Impact = Literal["none", "minor", "major", "critical"]
+PublicStep = Literal["investigating", "identified", "monitoring", "resolved", "reopened"]
+
+DEFAULT_COMPONENT_STATUS: dict[Priority, ComponentStatus] = {
+    Priority.P1: "major_outage",
+    Priority.P2: "partial_outage",
+    Priority.P3: "degraded_performance",
+    Priority.P4: "degraded_performance",
+    Priority.P5: "degraded_performance",
+}
+DEFAULT_IMPACT: dict[Priority, Impact] = {
+    Priority.P1: "critical",
+    Priority.P2: "major",
+    Priority.P3: "minor",
+    Priority.P4: "minor",
+    Priority.P5: "none",
+}
+DEFAULT_PUBLIC_MESSAGES: dict[PublicStep, str] = {
+    "investigating": "We are investigating degraded service affecting {{ affected }}.",
+    "identified": "The issue has been identified and a fix is being implemented.",
+    "monitoring": "A fix has been implemented and we are monitoring the results.",
+    "resolved": "This incident has been resolved.",
+    "reopened": "The issue affecting {{ affected }} has returned. We are investigating.",
+}
+
+
+class StatuspageConfig(TargetBase):
+    """Atlassian Statuspage: a public incident on one page for the big incidents, with the
+    affected components' status."""
+
+    type: Literal["statuspage"]
+    api_key: Secret
+    page_id: str = Field(pattern=r"^[A-Za-z0-9]{1,64}$")
+    base_url: BaseUrl = "https://api.statuspage.io"
+    priorities: tuple[Priority, ...] = (Priority.P1, Priority.P2)
+    """Only incidents of these priorities go public (an escalation into them does too)."""
+    components: dict[str, Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,64}$")]] = Field(
+        default_factory=dict
+    )
+    """Our service or capability names -> the page's component ids."""
+    component_status: dict[Priority, ComponentStatus] = Field(
+        default_factory=lambda: dict(DEFAULT_COMPONENT_STATUS)
+    )
+    impact: dict[Priority, Impact] = Field(default_factory=lambda: dict(DEFAULT_IMPACT))
+    """`impact_override` per priority."""
+    deliver_notifications: bool = True
+    """Statuspage notifies the page's subscribers of each update."""
+    public_updates: bool = False
+    """Publish a person's status update (the `updated` event's note) as an incident update."""
+    name: Template = "Degraded service: {{ affected }}"
+    """The public incident's name (Jinja2; `incident`, `affected`); at most 255 characters."""
+    messages: dict[PublicStep, Template] = Field(
+        default_factory=lambda: dict(DEFAULT_PUBLIC_MESSAGES)
+    )
+    """The public text of each step (Jinja2; `incident`, `affected`, `note`)."""
+
+    @field_validator("component_status")
+    @classmethod
+    def _every_status(
+        cls, value: dict[Priority, ComponentStatus]
+    ) -> dict[Priority, ComponentStatus]:
+        return {**DEFAULT_COMPONENT_STATUS, **value}
+
+    @field_validator("impact")
+    @classmethod
+    def _every_impact(cls, value: dict[Priority, Impact]) -> dict[Priority, Impact]:
+        return {**DEFAULT_IMPACT, **value}
+
+    @field_validator("messages")
+    @classmethod
+    def _every_step(cls, value: dict[PublicStep, str]) -> dict[PublicStep, str]:
+        return {**DEFAULT_PUBLIC_MESSAGES, **value}
 
 
 TargetConfig = Annotated[
@@ -250,7 +438,9 @@ TargetConfig = Annotated[
     | TeamsConfig
     | DatadogConfig
     | ServiceNowConfig
-    | WebhookConfig,
+    | WebhookConfig
+    | JiraConfig
+    | StatuspageConfig,
     Field(discriminator="type"),
 ]
 

@@ -12,10 +12,12 @@ from typing import Any
 from incidentd.act.config import (
     BridgeUrlConfig,
     DatadogConfig,
+    JiraConfig,
     OpsgenieConfig,
     PagerDutyConfig,
     ServiceNowConfig,
     SlackConfig,
+    StatuspageConfig,
     TargetsFile,
     TeamsConfig,
     WebhookConfig,
@@ -25,9 +27,11 @@ from incidentd.act.target import Target
 from incidentd.act.targets.bridge import UrlBridge, ZoomBridge
 from incidentd.act.targets.datadog import DatadogTarget
 from incidentd.act.targets.itsm import ServiceNowTarget
+from incidentd.act.targets.jira import JiraTarget
 from incidentd.act.targets.opsgenie import OpsgenieTarget
 from incidentd.act.targets.pagerduty import PagerDutyTarget
 from incidentd.act.targets.slack import SlackTarget
+from incidentd.act.targets.statuspage import StatuspageTarget
 from incidentd.act.targets.teams import TeamsTarget
 from incidentd.act.targets.webhook import WebhookTarget
 
@@ -40,6 +44,8 @@ BUILDERS: Mapping[type[Any], Callable[[str, Any], Target]] = {
     TeamsConfig: TeamsTarget,
     DatadogConfig: DatadogTarget,
     ServiceNowConfig: ServiceNowTarget,
+    JiraConfig: JiraTarget,
+    StatuspageConfig: StatuspageTarget,
     WebhookConfig: WebhookTarget,
 }
 

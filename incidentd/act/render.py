@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from jinja2 import StrictUndefined, TemplateError, Undefined
+from jinja2 import BaseLoader, StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from incidentd.errors import PermanentError
@@ -26,9 +26,19 @@ def _tojson(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def environment() -> ImmutableSandboxedEnvironment:
+def environment(
+    *, loader: BaseLoader | None = None, trim: bool = False
+) -> ImmutableSandboxedEnvironment:
+    """The sandboxed, strict environment. `loader` lets templates include shipped ones;
+    `trim` drops the newline after a block tag and the indentation before it (for text
+    templates laid out over lines; JSON bodies do not care)."""
     env = ImmutableSandboxedEnvironment(
-        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=False,
+        loader=loader,
+        trim_blocks=trim,
+        lstrip_blocks=trim,
     )
     env.filters["json"] = _tojson
     return env

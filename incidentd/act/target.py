@@ -95,6 +95,17 @@ class EntryView(_View):
     actor: dict[str, str]
     details: dict[str, Any]
 
+    def line(self) -> str:
+        """One line for a ticket's journal (ServiceNow work notes, Jira comments):
+        `2026-03-02 09:06:00Z declared by incidentd: title=..., priority=P1`."""
+        shown = ", ".join(
+            f"{k}={v}" for k, v in self.details.items() if v not in (None, "", [], ())
+        )
+        who = self.actor.get("name", "?")
+        return f"{self.at:%Y-%m-%d %H:%M:%SZ} {self.kind} by {who}" + (
+            f": {shown}" if shown else ""
+        )
+
 
 class IncidentFacts(_View):
     """The fields of `incident.view()` that targets use, typed. Parsed once per request; the
@@ -122,6 +133,34 @@ class IncidentFacts(_View):
     def subject(self) -> str:
         """What the incident touches first: a root cause, else a service, else `incidentd`."""
         return next(iter((*self.root_causes, *self.services)), "incidentd")
+
+    def latest(self, kind: str) -> EntryView | None:
+        """The last timeline entry of `kind` (`sla_breached`, `status_changed`, ...)."""
+        return next((e for e in reversed(self.timeline) if e.kind == kind), None)
+
+    def breach_summary(self) -> str:
+        """`SLA breached: acknowledge within 5m (due 09:11Z)` for the latest breach; empty
+        when the timeline shows none."""
+        entry = self.latest("sla_breached")
+        if entry is None:
+            return ""
+        clock = str(entry.details.get("clock", "?"))
+        seconds = entry.details.get("target_seconds")
+        within = f" within {_duration(seconds)}" if isinstance(seconds, int | float) else ""
+        due = entry.details.get("due")
+        try:
+            when = f" (due {datetime.fromisoformat(str(due)):%H:%MZ})" if due else ""
+        except ValueError:
+            when = ""
+        return f"SLA breached: {clock}{within}{when}"
+
+
+def _duration(seconds: float) -> str:
+    whole = int(seconds)
+    for unit, size in (("h", 3600), ("m", 60)):
+        if whole >= size and whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
 
 
 @dataclass(frozen=True, slots=True)

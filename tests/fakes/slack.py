@@ -6,13 +6,17 @@ a scripted 429 carries Retry-After. Checks: `Authorization: Bearer <token>` (`no
 `invalid_auth`), JSON bodies for write methods; channel names lowercase letters, digits, `-`
 and `_`, at most 80 characters (`invalid_name_specials`, `invalid_name_maxlength`), unique
 (`name_taken`); invites of known users to a channel the bot is in; messages need `text` or
-`blocks` and a channel the bot is a member of (`not_in_channel`, `is_archived`).
+`blocks` and a channel the bot is a member of (`not_in_channel`, `is_archived`); blocks are
+at most 50, each section's text a `mrkdwn` or `plain_text` object of at most 3000 characters
+(`invalid_blocks`, Block Kit's section block reference). Members named in the message
+(`<@U...>`) are kept in `mentions` of each recorded message.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +25,7 @@ from aiohttp import web
 from tests.fakes.base import FakeVendor, json_body, respond
 
 NAME = re.compile(r"^[a-z0-9_\-]+$")
+MENTION = re.compile(r"<@([A-Z0-9]+)>")
 BOT = "UBOT00001"
 
 
@@ -104,6 +109,7 @@ class FakeSlack(FakeVendor):
             "invalid_name_specials",
             "invalid_name_maxlength",
             "no_text",
+            "invalid_blocks",
         ):
             self.violate([f"{method}: {answer['error']}"])
         return respond(200, answer)
@@ -160,8 +166,12 @@ class FakeSlack(FakeVendor):
             return {"ok": False, "error": "not_in_channel"}
         if not body.get("text") and not body.get("blocks"):
             return {"ok": False, "error": "no_text"}
+        if not valid_blocks(body.get("blocks") or []):
+            return {"ok": False, "error": "invalid_blocks"}
         ts = f"1700000000.{next(self._ts):06d}"
-        channel.messages.append({**body, "ts": ts})
+        texts = [str(body.get("text") or ""), *section_texts(body.get("blocks") or [])]
+        mentions = sorted({m for t in texts for m in MENTION.findall(t)})
+        channel.messages.append({**body, "ts": ts, "mentions": mentions})
         return {"ok": True, "channel": channel.id, "ts": ts, "message": {"text": body.get("text")}}
 
     async def list(self, request: web.Request) -> web.Response:
@@ -179,3 +189,24 @@ class FakeSlack(FakeVendor):
         return respond(
             200, {"ok": True, "channels": [c.view() for c in page], "response_metadata": meta}
         )
+
+
+def valid_blocks(blocks: object) -> bool:
+    """At most 50 blocks; a section's text is a text object of at most 3000 characters."""
+    if not isinstance(blocks, list) or len(blocks) > 50:
+        return False
+    for block in blocks:
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            return False
+        if block["type"] != "section":
+            continue
+        text = block.get("text")
+        if not isinstance(text, dict) or text.get("type") not in ("mrkdwn", "plain_text"):
+            return False
+        if not isinstance(text.get("text"), str) or not 1 <= len(text["text"]) <= 3000:
+            return False
+    return True
+
+
+def section_texts(blocks: Iterable[dict[str, Any]]) -> list[str]:
+    return [str(b["text"]["text"]) for b in blocks if b.get("type") == "section"]

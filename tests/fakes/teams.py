@@ -4,7 +4,8 @@ learn.microsoft.com ("Create incoming webhooks with Workflows", adaptive cards i
 Checks the workflow signature in the query (`sig`; 401 DirectApiAuthorizationRequired
 otherwise), the message envelope (`type: message`, attachments with contentType
 `application/vnd.microsoft.card.adaptive` and an `AdaptiveCard` content with a version and a
-body), and the 28 KB message limit (413). Accepts with 202 and an empty body.
+body whose elements each have a `type`, TextBlocks a `text` string, Action.OpenUrl a `url`),
+and the 28 KB message limit (413). Accepts with 202 and an empty body.
 """
 
 from __future__ import annotations
@@ -36,6 +37,23 @@ def check(body: Any) -> list[str]:
             problems.append("content must be an AdaptiveCard with a version")
         if not isinstance(content.get("body"), list):
             problems.append("an AdaptiveCard has a body list")
+            continue
+        problems += elements(content["body"], content.get("actions") or [])
+    return problems
+
+
+def elements(body: list[Any], actions: list[Any]) -> list[str]:
+    problems = []
+    for element in body:
+        if not isinstance(element, dict) or not isinstance(element.get("type"), str):
+            problems.append("each body element has a type")
+        elif element["type"] == "TextBlock" and not isinstance(element.get("text"), str):
+            problems.append("a TextBlock has a text string")
+    for action in actions:
+        if not isinstance(action, dict) or action.get("type") != "Action.OpenUrl":
+            problems.append("actions are Action.OpenUrl here")
+        elif not isinstance(action.get("url"), str) or not action["url"]:
+            problems.append("an Action.OpenUrl has a url")
     return problems
 
 

@@ -15,6 +15,7 @@ from incidentd.declare.incident import IncidentStatus
 from tests.fakes.base import serve
 from tests.fakes.datadog import FakeDatadog
 from tests.fakes.incident import request
+from tests.fakes.lifecycle import later
 
 API_KEY = "0123456789abcdef0123456789abcdef"
 
@@ -113,3 +114,29 @@ async def test_no_answer_and_no_server_are_retries(
     assert down.kind is OutcomeKind.RETRY
     assert "127.0.0.1" in down.reason
     assert API_KEY not in slow.reason + down.reason
+
+
+async def test_reopened_and_sla_breaches_post_events(
+    fake: FakeDatadog, session: aiohttp.ClientSession
+) -> None:
+    dd = target(fake.url)
+    reopened = await dd.send(later(ActionEvent.REOPENED), session, {})
+    breached = await dd.send(later(ActionEvent.SLA_BREACHED), session, {})
+
+    assert (reopened.kind, breached.kind) == (OutcomeKind.SENT, OutcomeKind.SENT)
+    first, second = fake.events
+    assert first["title"].startswith("[P1] INC-1042 reopened: ")
+    assert first["alert_type"] == "error"
+    assert second["title"].startswith("[P1] INC-1042 sla_breached: ")
+    assert second["alert_type"] == "warning"
+    assert "SLA breached: acknowledge within 5m (due 09:11Z)" in second["text"]
+    assert {e["aggregation_key"] for e in fake.events} == {"INC-1042"}
+    assert fake.violations == []
+
+
+async def test_a_reminder_posts_nothing(fake: FakeDatadog, session: aiohttp.ClientSession) -> None:
+    outcome = await target(fake.url).send(later(ActionEvent.REMINDER), session, {})
+
+    assert outcome.kind is OutcomeKind.SENT
+    assert outcome.reason == "nothing to send for reminder"
+    assert fake.received == []

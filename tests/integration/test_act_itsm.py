@@ -14,6 +14,7 @@ from incidentd.act.targets.itsm import ServiceNowTarget
 from incidentd.declare.incident import IncidentStatus
 from tests.fakes.base import serve
 from tests.fakes.incident import request
+from tests.fakes.lifecycle import later
 from tests.fakes.servicenow import FakeServiceNow
 
 USER, PASSWORD = "incidentd.integration", "pa55-w0rd-for-the-fake"
@@ -111,3 +112,50 @@ async def test_servicenow_errors_are_classified(
     )
     assert missing.kind is OutcomeKind.FAILED
     assert "No Record found" in missing.reason
+
+
+async def test_a_reopened_incident_puts_the_record_back_in_progress(
+    fake: FakeServiceNow, session: aiohttp.ClientSession
+) -> None:
+    snow = target(fake.url)
+    refs = (await snow.send(request(), session, {})).refs
+    done = request(ActionEvent.RESOLVED, status=IncidentStatus.RESOLVED)
+    refs = (await snow.send(done, session, refs)).refs
+    again = await snow.send(later(ActionEvent.REOPENED), session, refs)
+
+    assert again.kind is OutcomeKind.SENT, again.reason
+    (record,) = fake.records.values()
+    assert record["state"] == "2"
+    note = record["work_notes_journal"][-1]
+    assert note.startswith("incidentd: INC-1042 reopened (P1, declared)")
+    assert "from=resolved, to=declared, note=orders-db again" in note
+    assert again.refs["timeline_seq"] == "7"
+    assert fake.violations == []
+
+
+async def test_an_sla_breach_is_a_work_note_and_changes_no_field(
+    fake: FakeServiceNow, session: aiohttp.ClientSession
+) -> None:
+    snow = target(fake.url)
+    refs = (await snow.send(request(), session, {})).refs
+    breached = await snow.send(later(ActionEvent.SLA_BREACHED), session, refs)
+
+    assert breached.kind is OutcomeKind.SENT, breached.reason
+    (record,) = fake.records.values()
+    assert record["state"] == "1"
+    note = record["work_notes_journal"][-1]
+    assert "SLA breached: acknowledge within 5m (due 09:11Z)" in note
+    assert "sla_breached by incidentd: clock=acknowledge" in note
+    assert fake.requests()[-1].json().keys() == {"work_notes"}
+
+
+async def test_a_reminder_writes_nothing(
+    fake: FakeServiceNow, session: aiohttp.ClientSession
+) -> None:
+    refs = {"sys_id": "abc", "timeline_seq": "5"}
+    outcome = await target(fake.url).send(later(ActionEvent.REMINDER), session, refs)
+
+    assert outcome.kind is OutcomeKind.SENT
+    assert outcome.reason == "nothing to send for reminder"
+    assert outcome.refs == refs
+    assert fake.received == []

@@ -14,6 +14,7 @@ from incidentd.act.targets.opsgenie import OpsgenieTarget
 from incidentd.declare.incident import IncidentStatus
 from tests.fakes.base import serve
 from tests.fakes.incident import request
+from tests.fakes.lifecycle import PEOPLE, later
 from tests.fakes.opsgenie import FakeOpsgenie
 
 KEY = "eb243592-faa2-4ba2-a551q-1afdf565c889"
@@ -169,3 +170,78 @@ async def test_a_wrong_key_fails_and_is_not_shown(
     assert outcome.kind is OutcomeKind.FAILED
     assert "HTTP 401" in outcome.reason
     assert "not-the-key" not in outcome.reason
+
+
+async def test_people_with_an_opsgenie_username_join_the_configured_responders(
+    fake: FakeOpsgenie, session: aiohttp.ClientSession
+) -> None:
+    await target(fake.url).send(later(ActionEvent.DECLARED, people=PEOPLE), session, {})
+
+    body = fake.received[0].json()
+    assert body["responders"] == [
+        {"type": "team", "name": "orders-oncall"},
+        {"type": "user", "username": "alice@example.com"},
+        {"type": "user", "username": "carol@example.com"},
+    ]
+    assert fake.violations == []
+
+
+async def test_a_person_already_configured_is_not_a_responder_twice(
+    fake: FakeOpsgenie, session: aiohttp.ClientSession
+) -> None:
+    config = OpsgenieConfig.model_validate(
+        {
+            "type": "opsgenie",
+            "api_key": KEY,
+            "base_url": fake.url,
+            "responders": [{"type": "user", "username": "alice@example.com"}],
+        }
+    )
+    await OpsgenieTarget("og", config).send(later(ActionEvent.DECLARED, people=PEOPLE), session, {})
+
+    usernames = [r["username"] for r in fake.received[0].json()["responders"]]
+    assert usernames == ["alice@example.com", "carol@example.com"]
+
+
+async def test_a_reopened_incident_creates_the_alert_again(
+    fake: FakeOpsgenie, session: aiohttp.ClientSession
+) -> None:
+    og = target(fake.url)
+    _, made = await settled(og, fake, session, request(), {})
+    close = request(ActionEvent.RESOLVED, status=IncidentStatus.RESOLVED)
+    _, closed = await settled(og, fake, session, close, dict(made.refs))
+    reopen = later(ActionEvent.REOPENED, people=PEOPLE)
+    _, reopened = await settled(og, fake, session, reopen, dict(closed.refs))
+
+    assert reopened.kind is OutcomeKind.SENT, reopened.reason
+    assert reopened.reason == "Opsgenie reopened: Created alert"
+    assert [a.status for a in fake.alerts] == ["closed", "open"]
+    assert reopened.refs["alert_id"] == fake.alerts[1].id
+    posts = [r.path for r in fake.received if r.method == "POST"]
+    assert posts == ["/v2/alerts", "/v2/alerts/INC-1042/close", "/v2/alerts"]
+    assert {"type": "user", "username": "carol@example.com"} in fake.received[-2].json()[
+        "responders"
+    ]
+    assert fake.violations == []
+
+
+async def test_an_sla_breach_is_a_note_on_the_alert(
+    fake: FakeOpsgenie, session: aiohttp.ClientSession
+) -> None:
+    og = target(fake.url)
+    _, made = await settled(og, fake, session, request(), {})
+    _, noted = await settled(og, fake, session, later(ActionEvent.SLA_BREACHED), dict(made.refs))
+
+    assert noted.kind is OutcomeKind.SENT, noted.reason
+    assert fake.alerts[0].notes == ["INC-1042: SLA breached: acknowledge within 5m (due 09:11Z)"]
+    assert fake.received[-2].path == "/v2/alerts/INC-1042/notes"
+
+
+async def test_a_reminder_sends_nothing(fake: FakeOpsgenie, session: aiohttp.ClientSession) -> None:
+    refs = {"alert_id": "x"}
+    outcome = await target(fake.url).send(later(ActionEvent.REMINDER), session, refs)
+
+    assert outcome.kind is OutcomeKind.SENT
+    assert outcome.reason == "nothing to send for reminder"
+    assert outcome.refs == refs
+    assert fake.received == []

@@ -14,6 +14,7 @@ from incidentd.act.targets.pagerduty import PagerDutyTarget
 from incidentd.declare.incident import IncidentStatus
 from tests.fakes.base import serve
 from tests.fakes.incident import request
+from tests.fakes.lifecycle import later
 from tests.fakes.pagerduty import FakePagerDuty
 
 ROUTING_KEY = "R0UT1NGKEY0123456789abcdefABCDEF"
@@ -164,3 +165,33 @@ async def test_a_routing_key_echoed_by_the_vendor_is_masked_in_the_reason(
     assert outcome.kind is OutcomeKind.FAILED
     assert ROUTING_KEY not in outcome.reason
     assert "unknown ***" in outcome.reason
+
+
+async def test_a_reopened_incident_triggers_a_new_alert_after_the_resolve(
+    fake: FakePagerDuty, session: aiohttp.ClientSession
+) -> None:
+    """PagerDuty: after a resolve, a trigger with the same dedup_key opens a new alert."""
+    pd = target(fake.url)
+    refs = (await pd.send(request(), session, {})).refs
+    await pd.send(request(ActionEvent.RESOLVED, status=IncidentStatus.RESOLVED), session, refs)
+    again = await pd.send(later(ActionEvent.REOPENED), session, refs)
+
+    assert again.kind is OutcomeKind.SENT, again.reason
+    assert again.refs == {"dedup_key": "INC-1042"}
+    last = fake.requests("/v2/enqueue")[-1].json()
+    assert (last["event_action"], last["dedup_key"]) == ("trigger", "INC-1042")
+    assert [a.status for a in fake.alerts] == ["resolved", "triggered"]
+    assert fake.violations == []
+
+
+@pytest.mark.parametrize("event", [ActionEvent.SLA_BREACHED, ActionEvent.REMINDER])
+async def test_sla_breaches_and_reminders_send_nothing(
+    event: ActionEvent, fake: FakePagerDuty, session: aiohttp.ClientSession
+) -> None:
+    refs = {"dedup_key": "INC-1042"}
+    outcome = await target(fake.url).send(later(event), session, refs)
+
+    assert outcome.kind is OutcomeKind.SENT
+    assert outcome.reason == f"nothing to send for {event}"
+    assert outcome.refs == refs
+    assert fake.received == []

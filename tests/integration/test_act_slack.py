@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 
 from incidentd.act.config import SlackConfig
-from incidentd.act.target import ActionEvent, OutcomeKind
-from incidentd.act.targets.slack import SlackTarget
+from incidentd.act.target import ActionEvent, OutcomeKind, Person
+from incidentd.act.targets.slack import SlackTarget, mrkdwn
 from incidentd.declare.incident import IncidentStatus
 from tests.fakes.base import serve
 from tests.fakes.incident import request
@@ -34,9 +34,19 @@ async def fake() -> AsyncIterator[FakeSlack]:
         yield vendor
 
 
-def target(base_url: str, token: str = TOKEN) -> SlackTarget:
-    config = SlackConfig.model_validate({"type": "slack", "token": token, "base_url": base_url})
+CAROL = Person("carol", slack="U0COMMANDER", email="carol@example.com")
+
+
+def target(base_url: str, token: str = TOKEN, **more: object) -> SlackTarget:
+    config = SlackConfig.model_validate(
+        {"type": "slack", "token": token, "base_url": base_url, **more}
+    )
     return SlackTarget("slack", config)
+
+
+def texts(fake: FakeSlack) -> list[str]:
+    """Each posted message's section texts, joined."""
+    return ["\n".join(b["text"]["text"] for b in m["blocks"]) for m in fake.channels[0].messages]
 
 
 def calls(fake: FakeSlack, method: str) -> int:
@@ -60,7 +70,7 @@ async def test_a_declaration_opens_the_channel_invites_and_posts(
     }
     posted = channel.messages[0]
     assert posted["text"].startswith("INC-1042 declared: Checkout and browse degraded")
-    assert "<https://zoom.us/j/85746065432|join>" in posted["blocks"][0]["text"]["text"]
+    assert "<https://zoom.us/j/85746065432|join the call>" in posted["blocks"][0]["text"]["text"]
     assert fake.received[0].headers["authorization"] == f"Bearer {TOKEN}"
     assert fake.violations == []
 
@@ -190,3 +200,101 @@ async def test_a_server_error_is_a_retry_and_a_bad_token_a_failure(
     assert "HTTP 503" in unavailable.reason
     assert refused.kind is OutcomeKind.FAILED
     assert refused.reason == "Slack conversations.create: invalid_auth"
+
+
+async def test_people_are_invited_by_their_slack_id_beside_the_configured_users(
+    fake: FakeSlack, session: aiohttp.ClientSession
+) -> None:
+    people = (CAROL, Person("erin", email="erin@example.com"), Person("dave", slack="U0ONCALL1"))
+    slack = target(f"{fake.url}/api", invite=["U0ONCALL2"])
+    outcome = await slack.send(request(people=people, responders=("U0ONCALL1",)), session, {})
+
+    assert outcome.kind is OutcomeKind.SENT, outcome.reason
+    assert fake.channels[0].members == {BOT, "U0ONCALL2", "U0ONCALL1", "U0COMMANDER"}
+    invites = [r.json()["users"] for r in fake.requests("/api/conversations.invite")]
+    assert invites == ["U0ONCALL2,U0ONCALL1,U0COMMANDER"]
+    assert fake.violations == []
+
+
+async def test_the_reminder_mentions_the_commander_by_their_slack_id(
+    fake: FakeSlack, session: aiohttp.ClientSession
+) -> None:
+    slack = target(f"{fake.url}/api")
+    refs = (await slack.send(request(commander="carol", people=(CAROL,)), session, {})).refs
+    reminder = request(ActionEvent.REMINDER, commander="carol", people=(CAROL,))
+    outcome = await slack.send(reminder, session, refs)
+
+    assert outcome.kind is OutcomeKind.SENT, outcome.reason
+    posted = fake.channels[0].messages[-1]
+    assert posted["mentions"] == ["U0COMMANDER"]
+    assert posted["text"] == (
+        "INC-1042 status update due: Checkout and browse degraded: orders-db failing <@U0COMMANDER>"
+    )
+    assert "<@U0COMMANDER>, a status update on this P1 incident is due" in texts(fake)[-1]
+    assert fake.violations == []
+
+
+async def test_a_commander_without_a_slack_id_is_named_not_mentioned(
+    fake: FakeSlack, session: aiohttp.ClientSession
+) -> None:
+    people = (Person("carol", email="carol@example.com"),)
+    reminder = request(ActionEvent.REMINDER, commander="carol", people=people)
+    outcome = await target(f"{fake.url}/api").send(reminder, session, {})
+
+    assert outcome.kind is OutcomeKind.SENT, outcome.reason
+    assert fake.channels[0].messages[0]["mentions"] == []
+    assert "carol, a status update on this P1 incident is due" in texts(fake)[0]
+
+
+async def test_reopened_and_sla_breached_are_posted_in_the_channel(
+    fake: FakeSlack, session: aiohttp.ClientSession
+) -> None:
+    slack = target(f"{fake.url}/api")
+    refs = (await slack.send(request(), session, {})).refs
+    for event in (ActionEvent.SLA_BREACHED, ActionEvent.REOPENED):
+        outcome = await slack.send(request(event, sla="acknowledge"), session, refs)
+        assert outcome.kind is OutcomeKind.SENT, outcome.reason
+
+    assert [m["text"].split(":")[0] for m in fake.channels[0].messages] == [
+        "INC-1042 declared",
+        "INC-1042 SLA breached",
+        "INC-1042 reopened",
+    ]
+    breach = "The *acknowledge* target (15m) of a P1 incident ran out at 09:21 UTC"
+    assert breach in texts(fake)[1]
+    assert "The failure is back" in texts(fake)[2]
+    assert fake.violations == []
+
+
+async def test_the_audience_and_an_override_choose_the_message(
+    fake: FakeSlack, session: aiohttp.ClientSession
+) -> None:
+    slack = target(
+        f"{fake.url}/api",
+        audience="executives",
+        templates={
+            "resolved": (
+                "{{ incident.id }} is over\n"
+                "Thanks, {{ commander.name if commander else 'everyone' }}."
+            )
+        },
+    )
+    refs = (await slack.send(request(), session, {})).refs
+    done = request(ActionEvent.RESOLVED, status=IncidentStatus.RESOLVED, commander="carol")
+    await slack.send(done, session, refs)
+
+    declared, resolved = texts(fake)
+    assert declared.count("\n") == 1
+    assert declared.startswith("*INC-1042 declared: Checkout and browse degraded")
+    assert resolved == "*INC-1042 is over*\nThanks, carol."
+
+
+def test_mrkdwn_escapes_control_characters_and_keeps_only_our_mentions() -> None:
+    markdown = (
+        "**Bold** & [the bridge](https://meet.example.com/a?b=1&c=2)\n"
+        "- R&D <!channel> <@U0COMMANDER> <@U0STRANGER>"
+    )
+    assert mrkdwn(markdown, mentions=frozenset({"<@U0COMMANDER>"})) == (
+        "*Bold* &amp; <https://meet.example.com/a?b=1&amp;c=2|the bridge>\n"
+        "• R&amp;D &lt;!channel&gt; <@U0COMMANDER> &lt;@U0STRANGER&gt;"
+    )

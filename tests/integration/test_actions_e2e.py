@@ -126,6 +126,11 @@ async def test_a_declared_incident_pages_opens_its_channel_and_bridge_and_follow
                 return pd.open_alert("INC-1000") is not None and bool(posted)
 
             await eventually(paged, "a page and a message in the channel")
+
+            async def escalated() -> bool:
+                return len(pd.requests("/v2/enqueue")) >= 2
+
+            await eventually(escalated, "the escalation to P1 re-triggers the same alert")
             triggers = [r.json() for r in pd.requests("/v2/enqueue")]
             assert {t["dedup_key"] for t in triggers} == {"INC-1000"}
             assert triggers[0]["event_action"] == "trigger"

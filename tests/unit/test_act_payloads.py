@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from incidentd.act.comms import render_message
 from incidentd.act.config import (
     DatadogConfig,
     OpsgenieConfig,
@@ -58,10 +59,11 @@ def test_opsgenie_create_respects_the_limits() -> None:
 
 
 def test_the_teams_card_carries_the_bridge_and_the_explanation() -> None:
-    content = teams.card(request())["attachments"][0]["content"]
+    action = request()
+    content = teams.card(action, render_message("responders", action))["attachments"][0]["content"]
     assert content["type"] == "AdaptiveCard"
     texts = [block.get("text", "") for block in content["body"]]
-    assert any(t.startswith("impact.criticality +30") for t in texts)
+    assert any(t.startswith("- impact.criticality +30") for t in texts)
     assert content["actions"][0]["url"] == "https://zoom.us/j/85746065432"
 
 

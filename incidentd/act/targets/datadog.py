@@ -1,5 +1,5 @@
-"""Datadog: an event in the event stream for every declaration and status change, through
-datadog-api-client's Events API v1.
+"""Datadog: an event in the event stream for every declaration, status change, reopen and SLA
+breach, through datadog-api-client's Events API v1 (a reminder to the commander posts nothing).
 
 Documented behaviour this module relies on (docs.datadoghq.com: "Post an event", "Rate
 Limits"; datadog-api-client's `EventCreateRequest` model):
@@ -45,6 +45,8 @@ ALERT_TYPES: Mapping[ActionEvent, str] = {
     ActionEvent.MITIGATED: "info",
     ActionEvent.RESOLVED: "success",
     ActionEvent.UPDATED: "info",
+    ActionEvent.REOPENED: "error",
+    ActionEvent.SLA_BREACHED: "warning",
 }
 
 
@@ -54,6 +56,8 @@ def event_fields(request: ActionRequest, config: DatadogConfig) -> dict[str, Any
     lines = [facts.score.summary, *facts.score.explanation()]
     if request.note:
         lines.insert(0, request.note)
+    if request.event is ActionEvent.SLA_BREACHED and facts.breach_summary():
+        lines.insert(0, facts.breach_summary())
     if request.bridge_url:
         lines.append(f"Bridge: {request.bridge_url}")
     lines += [f"[{link.text or link.href}]({link.href})" for link in request.links]
@@ -152,6 +156,9 @@ class DatadogTarget:
     async def send(
         self, request: ActionRequest, session: aiohttp.ClientSession, refs: Mapping[str, str]
     ) -> Outcome:
+        if request.event not in ALERT_TYPES:
+            return Outcome.sent(f"nothing to send for {request.event}", refs=refs)
+
         async def steps(found: dict[str, str]) -> str:
             event_id = await self._send(event_fields(request, self.config))
             return f"event {event_id} posted" if event_id else "event posted"

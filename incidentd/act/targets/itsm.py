@@ -16,7 +16,9 @@ Documented behaviour this module relies on (ServiceNow "Table API": POST, GET an
 - Priority is derived by the instance from impact x urgency (1 high .. 3 low); ours map to
   the pairs of the default priority lookup (P1 = 1/1, P2 = 1/2, P3 = 2/2, P4 = 2/3, P5 = 3/3).
 
-Jira Service Management is not supported yet.
+A reopened incident sets `reopen_fields` (state 2, In Progress: a resolved record can go back;
+a closed one, state 7, cannot); an SLA breach is a work note only; a reminder writes nothing
+(its entries go with the next note). Jira Service Management is `jira.py`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import aiohttp
 
 from incidentd.act.config import ServiceNowBasic, ServiceNowConfig
 from incidentd.act.http import Reply, attempt, basic_auth, check, exchange
-from incidentd.act.target import ActionEvent, ActionRequest, EntryView, Outcome
+from incidentd.act.target import ActionEvent, ActionRequest, Outcome
 from incidentd.errors import PermanentError
 from incidentd.model import Priority
 
@@ -43,19 +45,13 @@ IMPACT_URGENCY: Mapping[Priority, tuple[str, str]] = {
 }
 
 
-def _entry_line(entry: EntryView) -> str:
-    details = ", ".join(f"{k}={v}" for k, v in entry.details.items() if v not in (None, "", [], ()))
-    who = entry.actor.get("name", "?")
-    return f"{entry.at:%Y-%m-%d %H:%M:%SZ} {entry.kind} by {who}" + (
-        f": {details}" if details else ""
-    )
-
-
 def work_notes(request: ActionRequest, after: int) -> tuple[str, int]:
     """The note for this event: a headline, then the timeline entries after seq `after`
     (the last NOTES_ENTRIES of them). Returns the note and the last seq written."""
     facts = request.facts
     lines = [f"incidentd: {facts.id} {request.event.value} ({facts.priority}, {facts.status})"]
+    if request.event is ActionEvent.SLA_BREACHED and facts.breach_summary():
+        lines.append(facts.breach_summary())
     if request.note:
         lines.append(request.note)
     if request.bridge_url:
@@ -63,7 +59,7 @@ def work_notes(request: ActionRequest, after: int) -> tuple[str, int]:
     new = [e for e in facts.timeline if e.seq > after]
     if len(new) > NOTES_ENTRIES:
         lines.append(f"({len(new) - NOTES_ENTRIES} earlier entries are in incidentd)")
-    lines += [_entry_line(e) for e in new[-NOTES_ENTRIES:]]
+    lines += [e.line() for e in new[-NOTES_ENTRIES:]]
     last = max((e.seq for e in new), default=after)
     return "\n".join(lines), last
 
@@ -94,6 +90,8 @@ def changes(request: ActionRequest, config: ServiceNowConfig) -> dict[str, str]:
         return {"impact": impact, "urgency": urgency}
     if request.event is ActionEvent.ACKNOWLEDGED:
         return dict(config.acknowledge_fields)
+    if request.event is ActionEvent.REOPENED:
+        return dict(config.reopen_fields)
     if request.event is ActionEvent.RESOLVED:
         return {"close_notes": f"Resolved in incidentd: {facts.title}", **config.resolve_fields}
     return {}
@@ -187,6 +185,9 @@ class ServiceNowTarget:
     async def send(
         self, request: ActionRequest, session: aiohttp.ClientSession, refs: Mapping[str, str]
     ) -> Outcome:
+        if request.event is ActionEvent.REMINDER:
+            return Outcome.sent(f"nothing to send for {request.event}", refs=refs)
+
         async def steps(found: dict[str, str]) -> str:
             return await self._steps(request, session, found)
 

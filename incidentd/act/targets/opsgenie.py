@@ -1,4 +1,5 @@
-"""Opsgenie Alert API v2: an alert per incident (alias = incident id), mirrored until closed.
+"""Opsgenie Alert API v2: an alert per incident (alias = incident id), mirrored until closed,
+created again when the incident reopens.
 
 Documented behaviour this module relies on (docs.opsgenie.com: Alert API, Response,
 Rate Limiting, Alerts and alert fields):
@@ -20,6 +21,11 @@ Rate Limiting, Alerts and alert fields):
 - Errors: 400 invalid JSON, 401 bad key, 402/403 plan or permission, 404, 422
   `{"message": ..., "errors": {...}}` are permanent; 429 (token bucket per domain) and 5xx
   are retried.
+
+Responders are the configured ones plus the request's people that have an Opsgenie username
+(`{"type": "user", "username": ...}`), each once. A reopened incident is created again with
+the same alias: its alert was closed, so Opsgenie opens a new one and notifies. An SLA breach
+is a note on the alert; a reminder (the commander owes an update) sends nothing.
 """
 
 from __future__ import annotations
@@ -60,6 +66,17 @@ def describe(request: ActionRequest) -> str:
     return _cut("\n".join(lines), DESCRIPTION_LIMIT)
 
 
+def responders(request: ActionRequest, config: OpsgenieConfig) -> list[dict[str, str]]:
+    """The configured responders, then the people with an Opsgenie username not among them."""
+    given = [r.model_dump(exclude_none=True) for r in config.responders]
+    known = {r.username for r in config.responders if r.username}
+    for person in request.people:
+        if person.opsgenie and person.opsgenie not in known:
+            known.add(person.opsgenie)
+            given.append({"type": "user", "username": person.opsgenie})
+    return given
+
+
 def create_body(request: ActionRequest, config: OpsgenieConfig) -> dict[str, Any]:
     facts = request.facts
     details = {
@@ -74,7 +91,7 @@ def create_body(request: ActionRequest, config: OpsgenieConfig) -> dict[str, Any
         "message": _cut(f"{facts.id}: {facts.title}", MESSAGE_LIMIT),
         "alias": alias(facts.id, config.alias_prefix),
         "description": describe(request),
-        "responders": [r.model_dump(exclude_none=True) for r in config.responders],
+        "responders": responders(request, config),
         "tags": ["incidentd", facts.priority.value, *config.tags],
         "details": details,
         "entity": facts.subject,
@@ -85,7 +102,10 @@ def create_body(request: ActionRequest, config: OpsgenieConfig) -> dict[str, Any
 
 def _note(request: ActionRequest) -> str:
     facts = request.facts
-    text = request.note or f"{facts.id} {request.event.value}: {facts.status}"
+    if request.event is ActionEvent.SLA_BREACHED:
+        text = f"{facts.id}: {facts.breach_summary() or 'SLA breached'}"
+    else:
+        text = request.note or f"{facts.id} {request.event.value}: {facts.status}"
     return _cut(text, 25000)
 
 
@@ -111,7 +131,7 @@ class OpsgenieTarget:
         facts = request.facts
         one = quote(alias(facts.id, self.config.alias_prefix), safe="")
         about = {"source": "incidentd", "note": _note(request)}
-        if request.event is ActionEvent.DECLARED:
+        if request.event in (ActionEvent.DECLARED, ActionEvent.REOPENED):
             return "POST", "/v2/alerts", create_body(request, self.config)
         if request.event is ActionEvent.ESCALATED:
             return "PUT", f"/v2/alerts/{one}/priority", {"priority": facts.priority.value}
@@ -178,6 +198,9 @@ class OpsgenieTarget:
     async def send(
         self, request: ActionRequest, session: aiohttp.ClientSession, refs: Mapping[str, str]
     ) -> Outcome:
+        if request.event is ActionEvent.REMINDER:
+            return Outcome.sent(f"nothing to send for {request.event}", refs=refs)
+
         async def steps(found: dict[str, str]) -> str:
             if PENDING + request.key in found:
                 return await self._confirm(request, session, found)

@@ -1,4 +1,5 @@
-"""PagerDuty Events API v2: page on declaration, mirror acknowledge and resolve.
+"""PagerDuty Events API v2: page on declaration, mirror acknowledge and resolve, page again on
+a reopen.
 
 Documented behaviour this module relies on (developer.pagerduty.com, "Send an Alert Event",
 "Events API v2 Overview", "Events API Rate Limits"):
@@ -16,7 +17,10 @@ Documented behaviour this module relies on (developer.pagerduty.com, "Send an Al
   `{"status": "invalid event", "message": ..., "errors": [...]}` is not retried; 429 and 5xx
   and network errors are retried (the overview's retry table).
 
-Mitigated and updated events have no PagerDuty counterpart: nothing is sent for them.
+A reopened incident triggers again with its dedup_key: the old alert is resolved, so PagerDuty
+opens a new one and pages. Mitigated, updated, SLA-breached and reminder events have no
+PagerDuty counterpart (the responders are already paged; a breach or a reminder is for the
+commander): nothing is sent for them.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ DEDUP_LIMIT = 255
 ACTIONS: Mapping[ActionEvent, str] = {
     ActionEvent.DECLARED: "trigger",
     ActionEvent.ESCALATED: "trigger",
+    ActionEvent.REOPENED: "trigger",
     ActionEvent.ACKNOWLEDGED: "acknowledge",
     ActionEvent.RESOLVED: "resolve",
 }

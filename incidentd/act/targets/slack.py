@@ -8,7 +8,13 @@ declaration's `ts` is kept). A retry after a failed invite therefore never creat
 channel again, and a new responder is invited on the next action without re-inviting the
 others.
 
-Documented behaviour this module relies on (docs.slack.dev: the methods' pages, "Rate limits"):
+The message is the stakeholder message of the target's `audience` (responders by default;
+see comms.py), turned from Markdown into Slack's mrkdwn (`mrkdwn`); a person is mentioned as
+`<@U...>` when the request knows their Slack id. The people invited are the configured
+`invite` users, the request's `responders` and the Slack ids of its `people`.
+
+Documented behaviour this module relies on (docs.slack.dev: the methods' pages, "Rate limits",
+"Formatting text for app surfaces"):
 
 - Methods answer HTTP 200 with `"ok": false` and an `error` code on failure; HTTP 429 with a
   `Retry-After` header in seconds when rate limited (Tier 2 for conversations.create/invite/
@@ -25,6 +31,10 @@ Documented behaviour this module relies on (docs.slack.dev: the methods' pages, 
   the reason, are not asked again, and do not hold back the message.
 - `internal_error`, `fatal_error`, `service_unavailable`, `request_timeout`, `ratelimited`
   are worth retrying; every other error code is permanent.
+- mrkdwn: `&`, `<` and `>` are control characters and are escaped as HTML entities unless
+  they mark a link `<url|text>` or a mention `<@U...>`; bold is `*bold*`. A section block's
+  text holds at most 3000 characters and a message at most 50 blocks. The top-level `text`
+  is what notifications show: it carries the title and the mentions.
 """
 
 from __future__ import annotations
@@ -36,9 +46,10 @@ from typing import Any
 
 import aiohttp
 
+from incidentd.act.comms import render_message
 from incidentd.act.config import SlackConfig
 from incidentd.act.http import Reply, attempt, check, exchange, retry_after
-from incidentd.act.target import ActionEvent, ActionRequest, IncidentFacts, Outcome
+from incidentd.act.target import ActionEvent, ActionRequest, Outcome, Person
 from incidentd.errors import PermanentError, TransientError
 
 NAME_LIMIT = 80
@@ -66,46 +77,76 @@ def channel_name(incident_id: str, title: str, prefix: str = "") -> str:
     return f"{head}-{tail}"[:NAME_LIMIT].rstrip("-_")
 
 
-HEADLINES: Mapping[ActionEvent, str] = {
-    ActionEvent.DECLARED: "declared",
-    ActionEvent.ESCALATED: "escalated to {priority}",
-    ActionEvent.ACKNOWLEDGED: "acknowledged",
-    ActionEvent.MITIGATED: "mitigated",
-    ActionEvent.RESOLVED: "resolved",
-    ActionEvent.UPDATED: "update",
-}
+SECTION_LIMIT = 3000
+BLOCK_LIMIT = 50
+BODY_LIMIT = 12_000
+"""Characters of message body: Slack refuses messages whose blocks hold much more
+(`msg_blocks_too_long`, seen from about 13,000), well below the documented 50 x 3000."""
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_INLINE = re.compile(r"\[([^\]\n]+)\]\(([^)\s]+)\)|\*\*(.+?)\*\*|(<@[A-Z0-9]+>)")
+_BULLET = re.compile(r"^- ", re.MULTILINE)
 
 
-def message(request: ActionRequest, channel: str) -> dict[str, Any]:
-    """chat.postMessage arguments: a plain `text` (notifications, screen readers) and blocks."""
-    facts = request.facts
-    headline = HEADLINES[request.event].format(priority=facts.priority.value)
-    text = f"{facts.id} {headline}: {facts.title}"
-    lines = [f"*{facts.id}* {headline}: {facts.title}", _fields(facts)]
-    if request.event in (ActionEvent.DECLARED, ActionEvent.ESCALATED):
-        lines.append("*Why:* " + facts.score.summary)
-        lines += [f"• {line}" for line in facts.score.explanation()[:8]]
-    if request.note:
-        lines.append(request.note)
-    if request.bridge_url:
-        lines.append(f"*Bridge:* <{request.bridge_url}|join>")
-    lines += [f"<{link.href}|{link.text or link.href}>" for link in request.links]
-    body = "\n".join(lines)[:2900]  # a section's text is limited to 3000 characters
+def mention(person: Person) -> str:
+    """`<@U024BE7LH>` when the person has a Slack id, else their name."""
+    return f"<@{person.slack}>" if person.slack else person.name
+
+
+def mrkdwn(markdown: str, *, mentions: frozenset[str] = frozenset()) -> str:
+    """Slack's mrkdwn for the Markdown subset of comms.py: `**b**` -> `*b*`, `[t](u)` ->
+    `<u|t>`, `- ` -> `• `; every other `&`, `<`, `>` escaped, so that a title cannot ping a
+    channel or forge a link. Only the `mentions` given (the ones we wrote) stay mentions."""
+
+    def inline(text: str) -> str:
+        out, at = [], 0
+        for found in _INLINE.finditer(text):
+            out.append(text[at : found.start()].translate(_ESCAPES))
+            label, url, bold, user = found.groups()
+            if url is not None:
+                out.append(f"<{url.translate(_ESCAPES)}|{label.translate(_ESCAPES)}>")
+            elif bold is not None:
+                out.append(f"*{inline(bold)}*")
+            else:
+                out.append(user if user in mentions else user.translate(_ESCAPES))
+            at = found.end()
+        out.append(text[at:].translate(_ESCAPES))
+        return "".join(out)
+
+    return _BULLET.sub("• ", inline(markdown))
+
+
+def _sections(text: str) -> list[dict[str, Any]]:
+    """Section blocks of at most SECTION_LIMIT characters, cut at line ends when possible."""
+    chunks: list[str] = []
+    for line in text.split("\n"):
+        while len(line) > SECTION_LIMIT:
+            chunks.append(line[:SECTION_LIMIT])
+            line = line[SECTION_LIMIT:]
+        if chunks and len(chunks[-1]) + 1 + len(line) <= SECTION_LIMIT:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line)
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
+        for chunk in chunks[:BLOCK_LIMIT]
+        if chunk.strip()
+    ]
+
+
+def message(request: ActionRequest, config: SlackConfig) -> dict[str, Any]:
+    """chat.postMessage arguments but the channel: `text` (the title and the mentions: what
+    notifications show) and the rendered message as mrkdwn sections. PermanentError when the
+    template cannot render."""
+    rendered = render_message(config.audience, request, config.templates, mention=mention)
+    ours = frozenset(mention(p) for p in request.people if p.slack)
+    used = [m for m in sorted(ours) if m in rendered.body]
+    body = mrkdwn(rendered.body[:BODY_LIMIT], mentions=ours)
+    title = mrkdwn(rendered.title)
     return {
-        "channel": channel,
-        "text": text,
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": body}}],
+        "text": " ".join([title, *used]),
+        "blocks": _sections(f"*{title}*\n{body}" if body else f"*{title}*"),
         "unfurl_links": False,
     }
-
-
-def _fields(facts: IncidentFacts) -> str:
-    parts = [f"*Priority:* {facts.priority}", f"*Status:* {facts.status}"]
-    if facts.commander:
-        parts.append(f"*Commander:* {facts.commander}")
-    if facts.services:
-        parts.append("*Services:* " + ", ".join(facts.services[:10]))
-    return " | ".join(parts)
 
 
 class SlackTarget:
@@ -200,7 +241,9 @@ class SlackTarget:
         """Invite whoever is not invited yet; returns a note on users that cannot be. A
         refused user is not asked again and does not hold back the message."""
         done = set(filter(None, found.get("invited", "").split(",")))
-        wanted = [u for u in dict.fromkeys((*self.config.invite, *request.responders)) if u]
+        people = (p.slack for p in request.people if p.slack)
+        asked = (*self.config.invite, *request.responders, *people)
+        wanted = [u for u in dict.fromkeys(asked) if u]
         missing = [u for u in wanted if u not in done]
         if not missing:
             return ""
@@ -220,12 +263,12 @@ class SlackTarget:
         self, request: ActionRequest, session: aiohttp.ClientSession, refs: Mapping[str, str]
     ) -> Outcome:
         async def steps(found: dict[str, str]) -> str:
+            post = message(request, self.config)  # first: a broken template changes nothing
             if "channel" not in found:
                 await self._channel(request, session, found)
             note = await self._invite(request, session, found)
-            posted = await self._call(
-                session, "chat.postMessage", message(request, found["channel"])
-            )
+            post["channel"] = found["channel"]
+            posted = await self._call(session, "chat.postMessage", post)
             if request.event is ActionEvent.DECLARED and isinstance(posted.get("ts"), str):
                 found["declaration_ts"] = posted["ts"]
             return f"posted {request.event} in #{found.get('channel_name', found['channel'])}{note}"

@@ -1,6 +1,10 @@
 """Microsoft Teams, through a Workflows (Power Automate) webhook: an adaptive card per event,
 for stakeholder channels.
 
+The card carries the stakeholder message of the target's `audience` (business by default;
+see comms.py): its title as a coloured heading, its Markdown body as text blocks, and the
+bridge and links as buttons.
+
 Documented behaviour this module relies on (learn.microsoft.com: "Create incoming webhooks
 with Workflows", "Send Adaptive Cards using an Incoming Webhook", the Office 365 connectors
 retirement notice):
@@ -9,7 +13,10 @@ retirement notice):
   "application/vnd.microsoft.card.adaptive", "content": <AdaptiveCard>}]}`; the workflow's
   "Post card in a chat or channel" step posts the first attachment's content. Card version
   1.4 renders in Teams clients.
-- A message is at most 28 KB; the card's explanation is cut to stay well below.
+- A message is at most 28 KB; the body is cut to stay well below.
+- TextBlock Markdown ("Format cards in Teams"): `**bold**`, `_italic_`, `[text](url)`, lists
+  whose items are separated by one CR or LF; a line break elsewhere takes two LFs. No
+  headings, tables or HTML.
 - Throttling above about 4 requests a second answers 429; back off. The workflow endpoint
   answers 202 with an empty body when it accepted the run, so any 2xx is success.
 - The URL carries the workflow's signature (`sig=`): it is a credential and never appears in
@@ -18,16 +25,20 @@ retirement notice):
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
+from incidentd.act.comms import Message, render_message
 from incidentd.act.config import TeamsConfig
 from incidentd.act.http import attempt, check, exchange, text_of
 from incidentd.act.target import ActionEvent, ActionRequest, Outcome
 
-EXPLANATION_LINES = 8
+BODY_LIMIT = 16_000
+"""Characters of message body on a card: with the envelope, well below the 28 KB limit."""
 COLOURS: Mapping[ActionEvent, str] = {
     ActionEvent.DECLARED: "Attention",
     ActionEvent.ESCALATED: "Attention",
@@ -35,21 +46,30 @@ COLOURS: Mapping[ActionEvent, str] = {
     ActionEvent.MITIGATED: "Accent",
     ActionEvent.RESOLVED: "Good",
     ActionEvent.UPDATED: "Default",
+    ActionEvent.REOPENED: "Attention",
+    ActionEvent.SLA_BREACHED: "Warning",
+    ActionEvent.REMINDER: "Accent",
 }
+_PARAGRAPHS = re.compile(r"\n\s*\n")
 
 
-def card(request: ActionRequest) -> dict[str, Any]:
-    """The adaptive card for one event."""
-    facts = request.facts
-    facts_set = [
-        {"title": "Priority", "value": facts.priority.value},
-        {"title": "Status", "value": facts.status},
-        {"title": "Services", "value": ", ".join(facts.services) or "none mapped"},
-    ]
-    if facts.capabilities:
-        facts_set.append({"title": "Capabilities", "value": ", ".join(facts.capabilities)})
-    if facts.commander:
-        facts_set.append({"title": "Commander", "value": facts.commander})
+def text_blocks(markdown: str) -> list[dict[str, Any]]:
+    """One TextBlock per run of list items (joined by CR) or of other lines (joined by two
+    LFs, Teams' line break); a blank line starts a new paragraph, with more space."""
+    blocks: list[dict[str, Any]] = []
+    for paragraph in _PARAGRAPHS.split(markdown.strip()):
+        runs = itertools.groupby(paragraph.split("\n"), key=lambda line: line.startswith("- "))
+        for i, (listed, lines) in enumerate(runs):
+            text = ("\r" if listed else "\n\n").join(lines)
+            block: dict[str, Any] = {"type": "TextBlock", "wrap": True, "text": text}
+            if blocks:
+                block["spacing"] = "Medium" if i == 0 else "Small"
+            blocks.append(block)
+    return blocks
+
+
+def card(request: ActionRequest, rendered: Message) -> dict[str, Any]:
+    """The workflow's message envelope around the adaptive card of one event."""
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
@@ -57,18 +77,10 @@ def card(request: ActionRequest) -> dict[str, Any]:
             "weight": "Bolder",
             "wrap": True,
             "color": COLOURS[request.event],
-            "text": f"{facts.id} {request.event.value}: {facts.title}",
+            "text": rendered.title,
         },
-        {"type": "FactSet", "facts": facts_set},
-        {"type": "TextBlock", "wrap": True, "text": facts.score.summary},
+        *text_blocks(rendered.body[:BODY_LIMIT]),
     ]
-    if request.note:
-        body.append({"type": "TextBlock", "wrap": True, "text": request.note})
-    if request.event is ActionEvent.DECLARED:
-        lines = facts.score.explanation()[:EXPLANATION_LINES]
-        body.append(
-            {"type": "TextBlock", "wrap": True, "isSubtle": True, "text": "\n\n".join(lines)}
-        )
     actions = [{"type": "Action.OpenUrl", "title": "Join bridge", "url": request.bridge_url}]
     actions = actions if request.bridge_url else []
     actions += [
@@ -104,11 +116,12 @@ class TeamsTarget:
         self, request: ActionRequest, session: aiohttp.ClientSession, refs: Mapping[str, str]
     ) -> Outcome:
         async def steps(found: dict[str, str]) -> str:
+            rendered = render_message(self.config.audience, request, self.config.templates)
             reply = await exchange(
                 session,
                 "POST",
                 self.config.webhook_url.get_secret_value(),
-                json=card(request),
+                json=card(request, rendered),
                 seconds=self.config.seconds,
             )
             check(reply, "Teams workflow", "" if reply.ok else text_of(reply))

@@ -1,8 +1,10 @@
 """A generic webhook: a JSON body rendered from a Jinja2 template, signed with HMAC-SHA256.
 
 The template (sandboxed, strict about undefined names, see render.py) sees `event`,
-`incident` (incident.view()), `bridge_url`, `links`, `note` and `key`; it must render JSON.
-Without a template the body is all of them. Headers:
+`incident` (incident.view()), `bridge_url`, `links`, `note` and `key`, and, when the target
+has an `audience`, `message`: the stakeholder message for it (`title`, `body` in Markdown,
+`audience`; see comms.py). It must render JSON. Without a template the body is all of them.
+Headers:
 
 - `Idempotency-Key`: the action's key, the same on every retry, so that a receiver can drop
   a repeat;
@@ -26,6 +28,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from incidentd.act.comms import render_message
 from incidentd.act.config import WebhookConfig
 from incidentd.act.http import attempt, check, exchange, text_of
 from incidentd.act.render import render_json
@@ -56,9 +59,10 @@ def verify(
     return hmac.compare_digest(sign(secret, stamp, body), signature)
 
 
-def context(request: ActionRequest) -> dict[str, Any]:
-    """What a template sees (and the default body): JSON-native values only."""
-    return {
+def context(request: ActionRequest, config: WebhookConfig | None = None) -> dict[str, Any]:
+    """What a template sees (and the default body): JSON-native values only. `message` only
+    when the config names an audience (PermanentError when its template cannot render)."""
+    values: dict[str, Any] = {
         "key": request.key,
         "event": request.event.value,
         "incident": dict(request.incident),
@@ -66,10 +70,15 @@ def context(request: ActionRequest) -> dict[str, Any]:
         "links": [{"href": link.href, "text": link.text} for link in request.links],
         "note": request.note,
     }
+    if config is not None and config.audience is not None:
+        values["message"] = render_message(config.audience, request, config.templates).view()
+    return values
 
 
-def body_of(request: ActionRequest, template: str | None) -> bytes:
-    values = context(request)
+def body_of(
+    request: ActionRequest, template: str | None, config: WebhookConfig | None = None
+) -> bytes:
+    values = context(request, config)
     document = values if template is None else render_json(template, values)
     return orjson.dumps(document)
 
@@ -101,7 +110,7 @@ class WebhookTarget:
         self, request: ActionRequest, session: aiohttp.ClientSession, refs: Mapping[str, str]
     ) -> Outcome:
         async def steps(found: dict[str, str]) -> str:
-            body = body_of(request, self.config.template)
+            body = body_of(request, self.config.template, self.config)
             reply = await exchange(
                 session,
                 "POST",
