@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from incidentd.rules.loader import load
 from tests.fakes.base import serve
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
@@ -74,7 +76,9 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str, seconds: f
 
 @pytest.fixture
 async def vendors() -> AsyncIterator[tuple[FakePagerDuty, FakeSlack]]:
-    pd, slack = FakePagerDuty(), FakeSlack(SLACK_TOKEN)
+    people = load(EXAMPLE, env={}).oncall.people.values()
+    members = {"U0COMMANDER", "U0ONCALL1", "U0ONCALL2"} | {p.slack for p in people if p.slack}
+    pd, slack = FakePagerDuty(), FakeSlack(SLACK_TOKEN, users=members)
     async with serve(pd), serve(slack):
         yield pd, slack
 
@@ -140,6 +144,18 @@ async def test_a_declared_incident_pages_opens_its_channel_and_bridge_and_follow
             posts = slack.requests("/api/chat.postMessage")
             assert posts, "the declaration is posted in the channel"
             assert any(bridge in r.body.decode() for r in posts), "with the bridge link"
+            # The people on call for the database's owner team (config/example/oncall.yaml)
+            # are invited to the channel, by their Slack ids.
+            rules = load(config, env=ENV)
+            owner = rules.services.services["orders-db"].owner
+            on_call = rules.oncall.identities(rules.oncall.names_on_call(owner, datetime.now(UTC)))
+            assert on_call, f"config/example/oncall.yaml puts someone on call for {owner}"
+            invited = {
+                u
+                for r in slack.requests("/api/conversations.invite")
+                for u in str(r.json().get("users", "")).split(",")
+            }
+            assert {p.slack for p in on_call if p.slack} <= invited
 
             incident = url + "/api/v1/incidents/INC-1000"
             status, _ = await _call(
