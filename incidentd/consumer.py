@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from incidentd import metrics
-from incidentd.act.plan import OnCall, plan
+from incidentd.act.plan import OnCall, bridge_targets, plan
 from incidentd.clock import Clock, pause
 from incidentd.correlate.silences import Silence
 from incidentd.engine import DEFAULT_RETENTION, Decision, Engine
@@ -149,6 +149,7 @@ class Consumer:
             services=rules.services,
             now=now,
             oncall=_oncall(rules),
+            bridges=bridge_targets(rules.targets),
         )
         await self._store.commit(self._cfg.name, changes, decisions, actions)
         if entries:

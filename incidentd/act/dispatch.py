@@ -35,13 +35,13 @@ from incidentd.act import registry
 from incidentd.act.outbox import Action, ActionState, Claimed, Outbox, backoff
 from incidentd.act.routing import OutboxSpec
 from incidentd.act.target import (
-    ActionEvent,
     ActionRequest,
     Link,
     Outcome,
     OutcomeKind,
     Person,
     Target,
+    idempotency_key,
 )
 from incidentd.act.targets.bridge import UrlBridge, ZoomBridge
 from incidentd.act.targets.opsgenie import OpsgenieTarget
@@ -178,7 +178,7 @@ class Dispatcher:
             return
         refs = await self._outbox.refs(action.incident_id)
         bridge = self._bridge_url(rules, refs)
-        if bridge is None and self._waits_for_bridge(rules, target, action, refs, now):
+        if bridge is None and await self._waits_for_bridge(rules, target, action, refs, now):
             later = replace(action, due_at=now + timedelta(seconds=WAIT_STEP))
             await self._outbox.settle(claimed, later, claimed.refs, now=now)
             return
@@ -234,7 +234,7 @@ class Dispatcher:
                     return url
         return None
 
-    def _waits_for_bridge(
+    async def _waits_for_bridge(
         self,
         rules: RuleSet,
         target: Target,
@@ -243,18 +243,20 @@ class Dispatcher:
         now: datetime,
     ) -> bool:
         """A declaration message to a chat waits for the bridge link while a bridge target
-        of the incident has not settled, up to `bridge_wait` after the decision."""
-        if action.event not in (ActionEvent.DECLARED, ActionEvent.REOPENED):
-            return False
-        if isinstance(target, (*BRIDGES, *PAGERS)):
+        acting on the same event has not made it, up to `bridge_wait` after the decision (a
+        dead bridge action ends the wait)."""
+        if not action.waits_for or isinstance(target, PAGERS):
             return False
         if now - action.created_at >= rules.routing.outbox.bridge_wait:
             return False
-        bridges = [n for n, t in self.targets(rules).items() if isinstance(t, BRIDGES)]
-        routed = rules.routing.routes
-        return any(b in r.targets for r in routed for b in bridges) and not any(
-            refs.get(b, {}).get("bridge_url") for b in bridges
-        )
+        if any(refs.get(b, {}).get("bridge_url") for b in action.waits_for):
+            return False
+        for bridge in action.waits_for:
+            key = idempotency_key(action.incident_id, action.event, bridge, action.seq)
+            found = await self._outbox.get(key)
+            if found is not None and found.state is not ActionState.DEAD:
+                return True
+        return False
 
     async def _reminder_not_due(
         self, claimed: Claimed, incident: Incident, timeline: list[TimelineEntry], now: datetime

@@ -74,6 +74,9 @@ class Action:
     last_reason: str = ""
     recurring: bool = False
     """A reminder: re-armed after each send until the incident is resolved."""
+    waits_for: tuple[str, ...] = ()
+    """Bridge targets acting on the same event: a chat message waits (up to `bridge_wait`)
+    for the bridge link they make."""
 
     @property
     def chain(self) -> str:
@@ -106,6 +109,7 @@ def to_dict(action: Action) -> dict[str, Any]:
         "last_outcome": action.last_outcome,
         "last_reason": action.last_reason,
         "recurring": action.recurring,
+        "waits_for": list(action.waits_for),
     }
 
 
@@ -132,6 +136,7 @@ def decode(raw: bytes | str) -> Action:
         last_outcome=d.get("last_outcome", ""),
         last_reason=d.get("last_reason", ""),
         recurring=bool(d.get("recurring", False)),
+        waits_for=tuple(d.get("waits_for", ())),
     )
 
 

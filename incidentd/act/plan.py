@@ -18,8 +18,10 @@ incident's priority (or the shortest one); it recurs until the incident is resol
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 
+from incidentd.act.config import TargetsFile
 from incidentd.act.outbox import Action
 from incidentd.act.routing import RouteFacts, RoutingFile
 from incidentd.act.target import ActionEvent, idempotency_key
@@ -39,6 +41,11 @@ _STATUS_EVENTS: Mapping[str, ActionEvent] = {
     "resolved": ActionEvent.RESOLVED,
     "declared": ActionEvent.REOPENED,
 }
+
+
+def bridge_targets(targets: TargetsFile) -> frozenset[str]:
+    """Names of the targets that make the bridge (Zoom, a templated URL)."""
+    return frozenset(n for n, c in targets.targets.items() if c.type in ("zoom", "bridge_url"))
 
 
 def event_of(entry: TimelineEntry) -> ActionEvent | None:
@@ -87,9 +94,11 @@ def plan(
     services: ServicesFile,
     now: datetime,
     oncall: OnCall | None = None,
+    bridges: AbstractSet[str] = frozenset(),
 ) -> list[Action]:
     """The actions caused by `entries` (incident id, entry), for the incidents as they are
-    after the batch (`incidents`, by id). Deterministic: the same entries give the same
+    after the batch (`incidents`, by id). `bridges`: the names of the bridge targets (their
+    link goes into the other targets' messages). Deterministic: the same entries give the same
     actions with the same keys, so a commit replayed adds nothing twice."""
     if not routing.routes:
         return []
@@ -109,7 +118,9 @@ def plan(
         )
         people = people_for(incident, teams, entry.at, oncall)
         note = str(entry.details.get("text") or entry.details.get("note") or "")
-        for target in routing.targets_for(facts):
+        targets = routing.targets_for(facts)
+        waits_for = tuple(t for t in targets if t in bridges)
+        for target in targets:
             out.append(
                 Action(
                     key=idempotency_key(incident_id, event, target, entry.seq),
@@ -121,6 +132,7 @@ def plan(
                     due_at=now,
                     people=people,
                     note=note,
+                    waits_for=() if target in bridges else waits_for,
                 )
             )
         if event in (ActionEvent.DECLARED, ActionEvent.REOPENED):

@@ -191,3 +191,23 @@ def test_a_declaration_arms_a_reminder(
     assert one.recurring
     assert one.key == "INC-1000:reminder:0:slack"
     assert one.due_at == at(0) + timedelta(minutes=due)
+
+
+def test_messages_of_an_event_wait_for_the_bridge_routed_with_them(rules: RuleSet) -> None:
+    r = routed(rules, {"routes": [{"name": "all", "targets": ["zoom", "pd", "slack"]}]})
+    engine = Engine()
+    engine.process(db_outage()[:1], rules=r)
+    changes = engine.take_changes()
+    actions = plan(
+        changes.incidents.entries,
+        engine.state.declare.incidents,
+        routing=r.routing,
+        services=r.services,
+        now=NOW,
+        bridges=frozenset({"zoom"}),
+    )
+    assert {a.target: a.waits_for for a in actions} == {
+        "zoom": (),
+        "pd": ("zoom",),
+        "slack": ("zoom",),
+    }
