@@ -197,6 +197,7 @@ def test_messages_of_an_event_wait_for_the_bridge_routed_with_them(rules: RuleSe
     r = routed(rules, {"routes": [{"name": "all", "targets": ["zoom", "pd", "slack"]}]})
     engine = Engine()
     engine.process(db_outage()[:1], rules=r)
+    engine.tick(rules=r, now=at(1))
     changes = engine.take_changes()
     actions = plan(
         changes.incidents.entries,
