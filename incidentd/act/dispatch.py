@@ -332,7 +332,11 @@ class Dispatcher:
         else:
             log.info("action.sent", **fields)
         if recorded != "retry" or attempts == 1:
-            await self._record(action, recorded, outcome.reason, attempts)
+            reason = outcome.reason
+            made = refs.get("bridge_url")
+            if made and made != claimed.refs.get("bridge_url"):
+                reason = f"bridge {made}" + (f" ({reason})" if reason else "")
+            await self._record(action, recorded, reason, attempts)
 
     async def _record(self, action: Action, outcome: str, reason: str, attempt: int) -> None:
         detail = reason if outcome != "retry" else f"{reason}; retrying"

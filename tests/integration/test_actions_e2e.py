@@ -182,6 +182,9 @@ async def test_a_declared_incident_pages_opens_its_channel_and_bridge_and_follow
             assert ("pagerduty-main", "declared", "sent") in found
             assert ("slack", "declared", "sent") in found
             assert ("bridge", "declared", "sent") in found
+            timeline = await _timeline(http, url, "INC-1000")
+            details = [e["details"] for e in timeline if e["kind"] == "action_outcome"]
+            assert any(bridge in str(d.get("detail")) for d in details), "the link on the timeline"
             status, listed = await _call(http, "GET", incident + "/actions")
             assert status == 200
             states = {(a["target"], a["event"]): a["state"] for a in listed["actions"]}
