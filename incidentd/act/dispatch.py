@@ -183,7 +183,8 @@ class Dispatcher:
             await self._outbox.settle(claimed, later, claimed.refs, now=now)
             return
         request = self._request(rules, action, incident, timeline, bridge)
-        budget = _budget(rules, action.target)
+        # An attempt never outlives its claim: past it, another worker would send again.
+        budget = min(_budget(rules, action.target), 0.8 * spec_claim(rules))
         started = time.perf_counter()
         if action.attempts == 0 and action.sends == 0:
             lag = (now - action.created_at).total_seconds()
@@ -359,6 +360,10 @@ def _exhausted(action: Action, attempts: int, spec: OutboxSpec, now: datetime) -
     if action.recurring:
         return attempts >= spec.max_attempts
     return attempts >= spec.max_attempts or now - action.created_at >= spec.max_age
+
+
+def spec_claim(rules: RuleSet) -> float:
+    return rules.routing.outbox.claim_for.total_seconds()
 
 
 def _budget(rules: RuleSet, name: str) -> float:
