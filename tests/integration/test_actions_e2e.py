@@ -22,16 +22,28 @@ import pytest
 from incidentd.rules.loader import load
 from tests.fakes.base import serve
 from tests.fakes.pagerduty import FakePagerDuty
+from tests.fakes.servicenow import FakeServiceNow
 from tests.fakes.slack import FakeSlack
+from tests.fakes.teams import FakeTeams
 from tests.integration.test_daemon_process import EXAMPLE, Daemon, free_port
 from tests.integration.test_incidents_api import OUTAGE, _call
 
 PD_KEY = "R0UTINGKEY0123456789ABCDEFGHIJKL"
+TEAMS_SIG = "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"
+SN_USER, SN_PASSWORD = "incidentd.integration", "pa55-w0rd-for-the-fake"
 SLACK_TOKEN = "xoxb-1-incidentd-test"  # noqa: S105 (the fake's)
-ENV = {"PD_KEY": PD_KEY, "SLACK_TOKEN": SLACK_TOKEN}
+ENV = {"PD_KEY": PD_KEY, "SLACK_TOKEN": SLACK_TOKEN, "SN_PASSWORD": SN_PASSWORD}
 
 
-def write_config(tmp: Path, pd_url: str, slack_url: str, *, routing_extra: str = "") -> Path:
+def write_config(
+    tmp: Path,
+    pd_url: str,
+    slack_url: str,
+    *,
+    routing_extra: str = "",
+    targets_extra: str = "",
+    also: str = "",
+) -> Path:
     config = tmp / "config"
     shutil.copytree(EXAMPLE, config)
     (config / "targets.yaml").write_text(
@@ -50,13 +62,14 @@ targets:
   bridge:
     type: bridge_url
     url: "https://meet.example.com/{{{{ incident.id | lower }}}}"
+{targets_extra}
 """
     )
     (config / "routing.yaml").write_text(
         f"""
 routes:
   - name: everything
-    targets: [bridge, pagerduty-main, slack]
+    targets: [bridge, pagerduty-main, slack{also}]
 outbox:
   backoff: {{initial: 0.2, max: 1}}
   claim_for: 3s
@@ -72,6 +85,13 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str, seconds: f
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"not within {seconds} s: {what}")
+
+
+@pytest.fixture
+async def stakeholders() -> AsyncIterator[tuple[FakeTeams, FakeServiceNow]]:
+    teams, itsm = FakeTeams(TEAMS_SIG), FakeServiceNow(SN_USER, SN_PASSWORD)
+    async with serve(teams), serve(itsm):
+        yield teams, itsm
 
 
 @pytest.fixture
@@ -113,10 +133,27 @@ async def wait_for_outcome(
 
 
 async def test_a_declared_incident_pages_opens_its_channel_and_bridge_and_follows_people(
-    tmp_path: Path, vendors: tuple[FakePagerDuty, FakeSlack]
+    tmp_path: Path,
+    vendors: tuple[FakePagerDuty, FakeSlack],
+    stakeholders: tuple[FakeTeams, FakeServiceNow],
 ) -> None:
     pd, slack = vendors
-    config = write_config(tmp_path, pd.url, slack.url)
+    teams, itsm = stakeholders
+    config = write_config(
+        tmp_path,
+        pd.url,
+        slack.url,
+        targets_extra=f"""
+  teams-business:
+    type: teams
+    webhook_url: "{teams.webhook_url()}"
+  servicenow:
+    type: servicenow
+    base_url: {itsm.url}
+    auth: {{type: basic, username: {SN_USER}, password: {{env: SN_PASSWORD}}}}
+""",
+        also=", teams-business, servicenow",
+    )
     daemon = Daemon(config, free_port(), tmp_path / "daemon.log", env=ENV)
     try:
         await daemon.wait_ready()
@@ -171,6 +208,15 @@ async def test_a_declared_incident_pages_opens_its_channel_and_bridge_and_follow
                 return pd.alerts[0].status == "resolved"
 
             await eventually(resolved, "the PagerDuty alert resolved")
+
+            async def recorded_in_itsm() -> bool:
+                return any(r.get("state") == "6" for r in itsm.records.values())
+
+            await eventually(recorded_in_itsm, "the ServiceNow record resolved")
+            assert len(itsm.records) == 1, "one ITSM record for the incident"
+            assert teams.cards, "the business channel heard of it"
+            assert teams.violations == []
+            assert itsm.violations == []
             actions = [r.json()["event_action"] for r in pd.requests("/v2/enqueue")]
             assert actions[-2:] == ["acknowledge", "resolve"], actions
             assert pd.violations == []
