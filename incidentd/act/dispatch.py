@@ -65,6 +65,7 @@ WAIT_STEP = 0.25
 IDLE_WAIT = 1.0
 """Longest sleep between claims when nothing is due (a new action wakes the worker)."""
 PURGE_EVERY = 300.0
+GAUGES_EVERY = 10.0
 
 
 class Dispatcher:
@@ -89,6 +90,7 @@ class Dispatcher:
         self._built: tuple[str, dict[str, Target]] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._purged = 0.0
+        self._counted = 0.0
         self.stopping = asyncio.Event()
 
     def targets(self, rules: RuleSet) -> dict[str, Target]:
@@ -137,14 +139,18 @@ class Dispatcher:
             await self._outbox.wait(wait)
 
     async def _housekeeping(self, now: datetime) -> None:
-        if time.monotonic() - self._purged < PURGE_EVERY:
-            return
-        self._purged = time.monotonic()
-        keep = self._rules.current.routing.outbox.keep
-        await self._outbox.purge(now - keep)
-        counts = await self._outbox.counts()
-        metrics.OUTBOX_DUE.set(counts["due"])
-        metrics.OUTBOX_DEAD.set(counts["dead"])
+        """The gauges every `GAUGES_EVERY` s; settled actions past `keep` forgotten every
+        `PURGE_EVERY` s."""
+        clock = time.monotonic()
+        if clock - self._counted >= GAUGES_EVERY:
+            self._counted = clock
+            counts = await self._outbox.counts()
+            metrics.OUTBOX_DUE.set(counts["due"])
+            metrics.OUTBOX_DEAD.set(counts["dead"])
+        if clock - self._purged >= PURGE_EVERY:
+            self._purged = clock
+            keep = self._rules.current.routing.outbox.keep
+            await self._outbox.purge(now - keep)
 
     # -- one action --------------------------------------------------------------------------
 
