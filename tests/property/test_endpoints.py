@@ -239,3 +239,48 @@ def test_hostile_bodies_at_the_incident_api_get_a_documented_answer(
     parsed = json.loads(answer)
     assert parsed["reason"]
     assert parsed["message"]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_hostile_requests_at_the_actions_api_get_a_documented_answer(
+    daemon: int, data: st.DataObject
+) -> None:
+    """No action exists in this daemon (nothing is routed): a retry is a 404 for a well-formed
+    body and a 422 for a bad one; a listing with a bad state is a 422; never a 500."""
+    key = data.draw(
+        st.text(
+            alphabet=st.characters(
+                min_codepoint=0x21, max_codepoint=0x7E, blacklist_characters="/?#%"
+            ),
+            min_size=1,
+            max_size=120,
+        )
+    )
+    kind = data.draw(st.sampled_from(["empty", "bytes", "json", "by"]))
+    if kind == "empty":
+        body = b""
+    elif kind == "bytes":
+        body = data.draw(st.binary(max_size=200))
+    elif kind == "json":
+        body = json.dumps(data.draw(json_values)).encode()
+    else:
+        body = json.dumps({"by": data.draw(json_values)}).encode()
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
+    status, answer = _request(daemon, "POST", f"/api/v1/actions/{key}/retry", body, headers)
+    assert status in {404, 422}, (status, answer[:300])
+    parsed = json.loads(answer)
+    assert parsed["reason"]
+    assert parsed["message"]
+    state = data.draw(
+        st.text(
+            alphabet=st.characters(
+                min_codepoint=0x21, max_codepoint=0x7E, blacklist_characters="#%&"
+            ),
+            max_size=20,
+        )
+    )
+    status, answer = _request(daemon, "GET", f"/api/v1/actions?state={state}", b"", {})
+    assert status in {200, 422}, (status, answer[:300])
+    status, answer = _request(daemon, "GET", f"/api/v1/incidents/{key}/actions", b"", {})
+    assert status == 404, (status, answer[:300])
