@@ -204,6 +204,10 @@ class Dispatcher:
             outcome = Outcome.failed(str(exc), refs=claimed.refs)
         except (aiohttp.ClientError, OSError) as exc:
             outcome = Outcome.retry(f"network: {type(exc).__name__}", refs=claimed.refs)
+        except Exception as exc:  # a target's bug: counted as an attempt, so it ends dead
+            log.exception("action.target_error", key=action.key, target=action.target)
+            metrics.OUTBOX_FAILURES.inc()
+            outcome = Outcome.retry(f"internal error: {type(exc).__name__}", refs=claimed.refs)
         metrics.ACTION_SECONDS.labels(action.target).observe(time.perf_counter() - started)
         rearm = rules.routing.reminders.get(incident.priority) if action.recurring else None
         await self._finish(claimed, outcome, rearm=rearm)
