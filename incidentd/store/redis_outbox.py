@@ -5,7 +5,8 @@ Keys (under the deployment's hash tag, so the scripts stay legal on Redis Cluste
 claimed actions until their claim expires, by due time in ms), `outbox:chain:<incident>/
 <target>` (list: a chain's action keys in order), `outbox:claims` (key -> claim token),
 `outbox:refs:<incident>` (target -> refs JSON), `outbox:incident:<incident>` (list: its
-action keys), `outbox:settled` and `outbox:dead` (sorted sets by settle time), and
+action keys), `outbox:created` (sorted set by creation, for listing), `outbox:settled` and
+`outbox:dead` (sorted sets by settle time), and
 `outbox:wake` (a one-element list the workers block on, pushed when something is due now).
 
 Every change to the structures is one Lua script, so a claim, a settle and the release of a
@@ -29,6 +30,7 @@ from incidentd.store.keys import Keys
 
 _ENQUEUE: Final = """
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('ZADD', KEYS[6], ARGV[4], ARGV[1])
 redis.call('RPUSH', KEYS[4], ARGV[1])
 if redis.call('RPUSH', KEYS[3], ARGV[1]) == 1 then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
@@ -121,6 +123,10 @@ class OutboxKeys:
         return f"{self.tag}:outbox:dead"
 
     @property
+    def created(self) -> str:
+        return f"{self.tag}:outbox:created"
+
+    @property
     def wake(self) -> str:
         return f"{self.tag}:outbox:wake"
 
@@ -139,15 +145,17 @@ def queue_enqueue(pipe: Any, keys: OutboxKeys, actions: Sequence[Action]) -> Non
     for action in actions:
         pipe.eval(
             _ENQUEUE,
-            5,
+            6,
             keys.actions,
             keys.due,
             keys.chain(action.chain),
             keys.incident(action.incident_id),
             keys.wake,
+            keys.created,
             action.key,
             ob.encode(action),
             _ms(action.due_at),
+            _ms(action.created_at),
         )
 
 
@@ -281,9 +289,9 @@ class RedisOutbox:
             elif state is ActionState.DEAD:
                 keys = await self._client.zrevrange(k.dead, 0, limit - 1)
                 raw = await self._client.hmget(k.actions, keys) if keys else []
-            else:
-                every: Any = await self._client.hgetall(k.actions)
-                raw = list(every.values())
+            else:  # newest first; a state filter may leave fewer than `limit`
+                keys = await self._client.zrevrange(k.created, 0, limit - 1)
+                raw = await self._client.hmget(k.actions, keys) if keys else []
         except RedisError as exc:
             raise _down(exc) from exc
         found = [ob.decode(r) for r in raw if r is not None]
@@ -341,6 +349,7 @@ class RedisOutbox:
                 pipe.hdel(k.actions, *keys)
                 pipe.zrem(k.settled, *keys)
                 pipe.zrem(k.dead, *keys)
+                pipe.zrem(k.created, *keys)
                 await pipe.execute()
         except RedisError as exc:
             raise _down(exc) from exc
