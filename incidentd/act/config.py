@@ -181,11 +181,48 @@ class TeamsConfig(TargetBase):
     """Event -> Jinja2 template replacing the audience's shipped one (checked at load)."""
 
 
+DdSeverity = Literal["SEV-0", "SEV-1", "SEV-2", "SEV-3", "SEV-4", "SEV-5", "UNKNOWN"]
+DEFAULT_DD_SEVERITY: dict[Priority, DdSeverity] = {
+    Priority.P1: "SEV-1",
+    Priority.P2: "SEV-2",
+    Priority.P3: "SEV-3",
+    Priority.P4: "SEV-4",
+    Priority.P5: "SEV-5",
+}
+
+
+class DatadogIncident(Strict):
+    """A Datadog incident per incident (Incidents API v2), off unless `enabled`."""
+
+    enabled: bool = False
+    severity: dict[Priority, DdSeverity] = Field(default_factory=lambda: dict(DEFAULT_DD_SEVERITY))
+    title_prefix: str = Field(default="", max_length=50)
+    """Starts the incident's title (`[prod] INC-1042: ...`), when several incidentd
+    installations share one Datadog organisation: a retried create finds its incident by it."""
+    commander_user: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )
+    """The id (a UUID, not the handle) of the Datadog user made commander of every incident."""
+    notification_handles: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    """Notified when the incident is created: `@user@example.com`, `@slack-channel`, ..."""
+    test: bool = False
+    """Create test incidents (`is_test`), for a trial run."""
+
+    @field_validator("severity")
+    @classmethod
+    def _every_priority(cls, value: dict[Priority, DdSeverity]) -> dict[Priority, DdSeverity]:
+        return {**DEFAULT_DD_SEVERITY, **value}
+
+
 class DatadogConfig(TargetBase):
-    """Events API v1 through datadog-api-client (an API key; no application key needed)."""
+    """Events API v1 through datadog-api-client (an API key), and optionally a Datadog incident
+    through the Incidents API v2 (an application key too)."""
 
     type: Literal["datadog"]
     api_key: Secret
+    app_key: Secret | None = None
+    """An application key (scopes incident_read, incident_write): the incident needs it."""
+    incident: DatadogIncident = Field(default_factory=DatadogIncident)
     site: str = Field(default="datadoghq.com", pattern=r"^[a-z0-9.\-]+$")
     """datadoghq.com, us3.datadoghq.com, us5.datadoghq.com, datadoghq.eu, ap1.datadoghq.com,
     ddog-gov.com: the API is at `https://api.<site>`."""
@@ -194,9 +231,18 @@ class DatadogConfig(TargetBase):
     tags: tuple[str, ...] = ()
     source_type_name: str | None = None
 
+    @model_validator(mode="after")
+    def _incident_needs_an_app_key(self) -> DatadogConfig:
+        if self.incident.enabled and self.app_key is None:
+            raise ValueError("incident.enabled needs an app_key (an application key)")
+        return self
+
     @property
     def host(self) -> str:
         return self.base_url or f"https://api.{self.site}"
+
+    def secrets(self) -> tuple[SecretStr, ...]:
+        return (self.api_key, *((self.app_key,) if self.app_key is not None else ()))
 
 
 class ServiceNowBasic(Strict):
