@@ -1,19 +1,22 @@
 """The `incidentd` command: argument parsing, exit codes and one-line error messages.
 
 Exit codes: 0 success; 1 the input was rejected (normalize), the config has errors (check), or
-the team has no schedule or nobody on call (oncall); 2 usage or start-up error. No traceback
-reaches the user for an expected problem.
+the team has no schedule or nobody on call (oncall), or the history cannot be read (report,
+suggest); 2 usage or start-up error. postmortem: 1 when there is no such incident, 2 when its
+source cannot be reached. No traceback reaches the user for an expected problem.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
@@ -75,7 +78,65 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TIME",
         help="RFC 3339 time (default: now); without an offset, on the team's wall clock",
     )
+    _report_parser(verbs)
+    _postmortem_parser(verbs)
+    _suggest_parser(verbs)
     return parser
+
+
+def _suggest_parser(verbs: Any) -> None:
+    suggest = verbs.add_parser(
+        "suggest",
+        help="learn sustain times and correlation rules from recorded alerts; print each "
+        "proposal with the replay that supports it (nothing is applied)",
+    )
+    suggest.add_argument("--config", type=Path, required=True, help="config directory")
+    suggest.add_argument(
+        "history", nargs="+", metavar="HISTORY", help="JSON Lines of alerts or webhook records"
+    )
+    suggest.add_argument("--format", choices=("md", "yaml", "json"), default="md")
+    suggest.add_argument(
+        "--as-configured",
+        action="store_true",
+        help="replay exactly the config (by default, auto-resolve resolves instead of mitigating)",
+    )
+
+
+def _postmortem_parser(verbs: Any) -> None:
+    pm = verbs.add_parser(
+        "postmortem",
+        help="write the post-incident review draft of an incident (Markdown, on stdout)",
+        description="Reads the incident from a running daemon's API (--url and --token, or "
+        "INCIDENTD_URL and INCIDENTD_TOKEN; default http://127.0.0.1:8080), or from the Redis "
+        "store with --redis-url, or when INCIDENTD_REDIS_URL is set and --url is not given.",
+    )
+    pm.add_argument("incident", metavar="INCIDENT_ID")
+    pm.add_argument("--url", help="the daemon's address (INCIDENTD_URL)")
+    pm.add_argument("--token", help="an API token with the read scope (INCIDENTD_TOKEN)")
+    pm.add_argument("--redis-url", help="read the Redis store (INCIDENTD_REDIS_URL)")
+    pm.add_argument("--config", type=Path, help="config directory, for SLA targets (Redis)")
+    pm.add_argument("--chart", type=Path, metavar="PATH", help="write the alert-volume PNG here")
+    pm.add_argument("--output", "-o", type=Path, metavar="PATH", help="write the draft here")
+
+
+def _report_parser(verbs: Any) -> None:
+    report = verbs.add_parser(
+        "report", help="incidents, response times, SLA, noise and recurring causes of a period"
+    )
+    report.add_argument("--since", metavar="WHEN", help="RFC 3339 or a date (28 days before)")
+    report.add_argument("--until", metavar="WHEN", help="excluded; a date counts whole (now)")
+    report.add_argument("--format", choices=("md", "html", "csv"), default="md")
+    report.add_argument("--out", type=Path, metavar="DIR", help="write every file here, not stdout")
+    report.add_argument("--config", type=Path, metavar="DIR", help="(INCIDENTD_CONFIG_DIR)")
+    report.add_argument("--url", help="incidents from a daemon's API (INCIDENTD_URL)")
+    report.add_argument("--token", help="API token with the read scope (INCIDENTD_TOKEN)")
+    report.add_argument(
+        "--redis-url", metavar="URL", help="incidents from the Redis store (INCIDENTD_REDIS_URL)"
+    )
+    report.add_argument(
+        "--alerts", nargs="+", type=Path, metavar="FILE", help="recorded webhooks (and FILE.1)"
+    )
+    report.add_argument("--top", type=int, default=10, metavar="N", help="noisiest alerts (10)")
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -246,18 +307,142 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from incidentd.insight import history, records, report, report_render  # pandas: only here
+    from incidentd.settings import Settings
+
+    settings = Settings()
+    now = SystemClock().now()
+    if args.url and args.redis_url:
+        return _fail("report: give --url or --redis-url, not both")
+    if args.top < 1:
+        return _fail("report: --top must be 1 or more")
+    try:
+        period = records.period_of(args.since, args.until, now=now)
+    except InputError as exc:
+        return _fail(f"report: {exc.message}")
+    secret = settings.redis_url
+    sources = history.Sources(
+        api_url=args.url or os.environ.get("INCIDENTD_URL"),
+        token=args.token or os.environ.get("INCIDENTD_TOKEN"),
+        redis_url=args.redis_url or (secret.get_secret_value() if secret else None),
+        redis_prefix=settings.redis_prefix,
+        alert_files=tuple(args.alerts or ()),
+    )
+    rules = load(args.config or settings.config_dir)
+    try:
+        found = asyncio.run(history.load(sources, rules, period, as_of=now))
+    except records.HistoryError as exc:
+        return _fail(f"report: {exc.message}", 1)
+    built = report.build(found, top=args.top)
+    files = report_render.outputs(built, args.format, with_charts=args.out is not None)
+    if args.out is None:
+        sys.stdout.buffer.write(files[report_render.MAIN[args.format]])
+        return 0
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (args.out / name).write_bytes(data)
+    except OSError as exc:
+        return _fail(f"report: cannot write {args.out}: {exc.strerror or exc}", 1)
+    print(f"wrote {', '.join(files)} to {args.out}", file=sys.stderr)  # noqa: T201
+    return 0
+
+
+def _chart_link(args: argparse.Namespace) -> str | None:
+    """The draft's link to --chart: relative to --output's folder (else as given)."""
+    if args.chart is None:
+        return None
+    start = args.output.parent if args.output is not None else Path()
+    link = Path(os.path.relpath(args.chart, start=start)).as_posix()
+    return quote(link, safe="/._-~")
+
+
+async def _draft(args: argparse.Namespace, link: str | None) -> Any:
+    from incidentd.insight import fetch
+    from incidentd.settings import Settings
+
+    settings = Settings()
+    with_chart = args.chart is not None
+    secret = settings.redis_url
+    redis_url = args.redis_url or (secret.get_secret_value() if secret else None)
+    if args.url is None and redis_url:
+        rules = load(args.config or settings.config_dir)
+        return await fetch.from_redis(
+            redis_url,
+            args.incident,
+            prefix=settings.redis_prefix,
+            rules=rules,
+            now=SystemClock().now(),
+            chart_link=link,
+            with_chart=with_chart,
+        )
+    url = args.url or os.environ.get("INCIDENTD_URL") or "http://127.0.0.1:8080"
+    token = args.token or os.environ.get("INCIDENTD_TOKEN") or None
+    return await fetch.from_api(
+        url, args.incident, token=token, chart_link=link, with_chart=with_chart
+    )
+
+
+def _postmortem(args: argparse.Namespace) -> int:
+    from incidentd.insight.fetch import NoIncident, Unreachable
+
+    if args.url and args.redis_url:
+        return _fail("postmortem: give --url or --redis-url, not both")
+    try:
+        found = asyncio.run(_draft(args, _chart_link(args)))
+    except NoIncident as exc:
+        return _fail(f"postmortem: {exc}", 1)
+    except Unreachable as exc:
+        return _fail(f"postmortem: {exc}")
+    try:
+        if args.chart is not None:
+            args.chart.write_bytes(found.chart)
+        if args.output is not None:
+            args.output.write_text(found.markdown, encoding="utf-8")
+    except OSError as exc:
+        return _fail(f"postmortem: cannot write {exc.filename}: {exc.strerror or exc}")
+    if args.output is None:
+        sys.stdout.write(found.markdown)
+        sys.stdout.flush()
+    return 0
+
+
+def _suggest(args: argparse.Namespace) -> int:
+    from incidentd.insight import suggest, suggest_render  # scikit-learn: only here
+
+    rules = load(args.config)
+    try:
+        history = suggest.read(args.history, rules)
+    except InputError as exc:
+        return _fail(exc.message, 1)
+    found = suggest.suggest(history, rules, as_configured=args.as_configured)
+    sys.stdout.write(suggest_render.render(found, args.format))
+    sys.stdout.flush()
+    print(  # noqa: T201
+        f"suggest: {len(found.proposals)} proposal(s) from {len(history.lines)} alerts; "
+        f"{found.replays} replay(s) in {found.seconds:.1f} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+_VERBS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "normalize": _normalize,
+    "check": _check,
+    "replay": _replay,
+    "oncall": _oncall,
+    "report": _report,
+    "postmortem": _postmortem,
+    "suggest": _suggest,
+    "serve": _serve,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.verb == "normalize":
-            return _normalize(args)
-        if args.verb == "check":
-            return _check(args)
-        if args.verb == "replay":
-            return _replay(args)
-        if args.verb == "oncall":
-            return _oncall(args)
-        return _serve(args)
+        return _VERBS[args.verb](args)
     except ConfigInvalid as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)  # noqa: T201

@@ -137,6 +137,7 @@ class Consumer:
             decisions.extend(engine.tick(rules=rules, now=now))
             self._ticked = time.monotonic()
         commands = await self._commands.take(self._cfg.name)
+        await self._readmit(engine, commands, rules)
         answers = [self._apply(engine, sub, rules, now) for sub in commands]
         alerts = [alert for entry in entries for alert in entry.alerts]
         started = time.perf_counter()
@@ -156,6 +157,20 @@ class Consumer:
             await self._queue.ack([entry.id for entry in entries])
         await self._commands.finish(answers, commands)
         self._count(alerts, decisions, time.perf_counter() - started)
+
+    async def _readmit(self, engine: Engine, commands: Sequence[Submitted], rules: RuleSet) -> None:
+        """Follow-ups are added and closed long after the incident resolved, when the engine
+        has forgotten it: load such an incident back from the store first."""
+        held = engine.declarer.state.incidents
+        wanted = {
+            sub.command.incident_id
+            for sub in commands
+            if sub.command.action.startswith("followup") and sub.command.incident_id not in held
+        }
+        for incident_id in sorted(wanted):
+            found = await self._store.incident(incident_id)
+            if found is not None:
+                engine.declarer.readmit(found[0], rules.declaration)
 
     def _apply(self, engine: Engine, sub: Submitted, rules: RuleSet, now: datetime) -> Answer:
         """A person's change, before the batch (it was submitted while the batch queued)."""

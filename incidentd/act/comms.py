@@ -50,6 +50,7 @@ HEADLINES: Mapping[ActionEvent, str] = {
     ActionEvent.REOPENED: "reopened",
     ActionEvent.SLA_BREACHED: "SLA breached",
     ActionEvent.REMINDER: "status update due",
+    ActionEvent.FOLLOWUP_OVERDUE: "follow-up overdue",
 }
 
 _CAUSES: Mapping[ActionEvent, tuple[str, str | None]] = {
@@ -61,6 +62,7 @@ _CAUSES: Mapping[ActionEvent, tuple[str, str | None]] = {
     ActionEvent.REOPENED: ("status_changed", "declared"),
     ActionEvent.UPDATED: ("note", None),
     ActionEvent.SLA_BREACHED: ("sla_breached", None),
+    ActionEvent.FOLLOWUP_OVERDUE: ("followup_overdue", None),
 }
 """The timeline entry that records each event (its kind, and the status it moved to)."""
 
@@ -147,6 +149,30 @@ def _sla(request: ActionRequest) -> dict[str, Any] | None:
     return {"clock": str(breached[-1]), "target_seconds": None, "due": None, "at": None}
 
 
+def _followup(request: ActionRequest) -> dict[str, Any] | None:
+    """The overdue follow-up a `followup_overdue` message is about: the timeline entry that
+    caused the action (by its seq), else the latest one, else the first overdue follow-up of
+    the record (a view without its timeline). None for the other events."""
+    if request.event is not ActionEvent.FOLLOWUP_OVERDUE:
+        return None
+    entries = [e for e in request.facts.timeline if e.kind == "followup_overdue"]
+    entry = next((e for e in entries if e.seq == request.seq), entries[-1] if entries else None)
+    if entry is not None:
+        found: Mapping[str, Any] = entry.details
+    else:
+        records = [f for f in request.incident.get("followups") or () if isinstance(f, dict)]
+        found = next((f for f in records if f.get("overdue_at")), {})
+        if not found:
+            return None
+    due = found.get("due")
+    return {
+        "id": str(found.get("followup") or found.get("id") or "?"),
+        "title": str(found.get("title") or ""),
+        "owner": str(found["owner"]) if found.get("owner") else None,
+        "due": due if isinstance(due, str) and due else None,
+    }
+
+
 def _number(facts: IncidentFacts, name: str) -> float | None:
     found = next((f for f in facts.score.factors if f.name == name), None)
     if found is None or isinstance(found.value, bool | str):
@@ -209,6 +235,7 @@ def context(
         "last_update": _last_update(facts),
         "sla": _sla(request),
         "duration_seconds": _duration(facts, shown.get("started_at"), request.event),
+        "followup": _followup(request),
     }
 
 

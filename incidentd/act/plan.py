@@ -4,7 +4,8 @@
 they are committed, so the actions go into the same atomic commit (outbox.py). It reads:
 - the timeline entries the batch appended: a declaration, an escalation, a status change (a
   reopen is a status change back to declared), an SLA breach, a person's note (a status
-  update). Other entries (alerts attached, action outcomes, ...) cause no action;
+  update), a follow-up past its due date. Other entries (alerts attached, action outcomes,
+  ...) cause no action;
 - routing.yaml: which targets act for the incident's priority, services, teams,
   capabilities and the event;
 - oncall.yaml: who is on call for the teams that own the impacted services (root causes'
@@ -61,7 +62,19 @@ def event_of(entry: TimelineEntry) -> ActionEvent | None:
         return ActionEvent.SLA_BREACHED
     if kind is EntryKind.NOTE and entry.actor.is_person:
         return ActionEvent.UPDATED
+    if kind is EntryKind.FOLLOWUP_OVERDUE:
+        return ActionEvent.FOLLOWUP_OVERDUE
     return None
+
+
+def _note(entry: TimelineEntry) -> str:
+    """What the action carries as its note: what a person wrote, or which follow-up is due."""
+    d = entry.details
+    if entry.kind is EntryKind.FOLLOWUP_OVERDUE:
+        owner = f"owner {d.get('owner')}" if d.get("owner") else "no owner"
+        due = d.get("due")
+        return f"follow-up {d.get('followup')} overdue ({owner}, due {due}): {d.get('title')}"
+    return str(d.get("text") or d.get("note") or "")
 
 
 def teams_of(incident: Incident, services: ServicesFile) -> tuple[str, ...]:
@@ -117,7 +130,7 @@ def plan(
             capabilities=incident.capabilities,
         )
         people = people_for(incident, teams, entry.at, oncall)
-        note = str(entry.details.get("text") or entry.details.get("note") or "")
+        note = _note(entry)
         targets = routing.targets_for(facts)
         waits_for = tuple(t for t in targets if t in bridges)
         for target in targets:

@@ -3,10 +3,10 @@ configuration loads.
 
 Two shapes: `full` has every optional value (a commander with a Slack id, a note, a bridge,
 links, root causes, capabilities, stakes, the timeline with each kind of entry a message
-reads, an SLA breach), `bare` has none of them (an unmapped incident nobody has touched yet,
-no timeline). A template that renders both for every event only fails later on a value it
-tests for and then misuses. The shapes follow `incident.view()`; a unit test keeps their keys
-equal to a real view's. Constants only: no I/O, no clock.
+reads, an SLA breach, an overdue follow-up), `bare` has none of them (an unmapped incident
+nobody has touched yet, no timeline). A template that renders both for every event only fails
+later on a value it tests for and then misuses. The shapes follow `incident.view()`; a unit
+test keeps their keys equal to a real view's. Constants only: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -54,7 +54,25 @@ _TIMELINE = [
                                      "note": "replica rebuilt"}, "alice"),
     _entry(9, 55, "status_changed", {"from": "resolved", "to": "declared",
                                      "note": "errors are back"}, "bob"),
+    _entry(10, 57, "followup_added", {"followup": "F1", "title": "Alert on replica lag",
+                                      "owner": "bob", "due": "2026-03-02T09:58:00+00:00",
+                                      "note": ""}, "alice"),
+    _entry(11, 58, "followup_overdue", {"followup": "F1", "title": "Alert on replica lag",
+                                        "owner": "bob", "due": "2026-03-02T09:58:00+00:00"}),
 ]  # fmt: skip
+
+_FOLLOWUP = {
+    "id": "F1",
+    "title": "Alert on replica lag",
+    "owner": "bob",
+    "due": "2026-03-02T09:58:00Z",
+    "status": "open",
+    "created_at": "2026-03-02T09:57:00Z",
+    "created_by": "alice",
+    "updated_at": "2026-03-02T09:57:00Z",
+    "closed_at": None,
+    "overdue_at": "2026-03-02T09:58:00Z",
+}
 
 
 def _view(*, full: bool) -> dict[str, Any]:
@@ -102,8 +120,10 @@ def _view(*, full: bool) -> dict[str, Any]:
         "timeline_size": len(_TIMELINE) if full else 1,
         "started_at": "2026-03-02T09:00:00Z" if full else None,
         "breached": ["acknowledge"] if full else [],
+        "followups": [_FOLLOWUP] if full else [],
         "open": True,
     }
+    view["peak_score"] = view["score"]
     if full:
         view["timeline"] = _TIMELINE
     return view

@@ -46,6 +46,8 @@ class ActionEvent(StrEnum):
     """An SLA clock (declare, acknowledge, resolve) ran out."""
     REMINDER = "reminder"
     """The commander owes a status update (a reminder at the priority's interval)."""
+    FOLLOWUP_OVERDUE = "followup_overdue"
+    """A follow-up action of the incident is past its due date and still open."""
 
 
 class OutcomeKind(StrEnum):
@@ -204,6 +206,8 @@ class ActionRequest:
     """The commander and the people on call for the impacted services' teams."""
     note: str = ""
     """What a person wrote with an `updated` event (a status update), if anything."""
+    seq: int | None = None
+    """Timeline position of the entry that caused the action (which follow-up is overdue)."""
     facts: IncidentFacts = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -233,6 +237,7 @@ class ActionRequest:
             responders=tuple(responders),
             people=tuple(people),
             note=note,
+            seq=seq,
         )
 
 

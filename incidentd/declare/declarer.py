@@ -33,6 +33,7 @@ from incidentd.correlate.dedup import AlertState
 from incidentd.correlate.grouping import Group
 from incidentd.correlate.impact import ImpactMap
 from incidentd.declare import incident as inc
+from incidentd.declare.followup import FollowUpEdit, watch_at
 from incidentd.declare.incident import Incident, IncidentStatus, Transition
 from incidentd.declare.policy import Action, PolicyDecision, evaluate
 from incidentd.declare.scoring import GroupFacts, Score, SignalCache, facts_of, score
@@ -88,7 +89,7 @@ class Command:
     incident_id: str
     action: str
     """status, reopen, note, commander, declare (incident_id empty), merge, record (an
-    action's outcome, from the outbox workers)"""
+    action's outcome, from the outbox workers), followup (add one), followup_update"""
     actor: Actor
     status: IncidentStatus | None = None
     text: str = ""
@@ -107,6 +108,10 @@ class Command:
     """record: the action event (declared, resolved, ...)."""
     outcome: str = ""
     """record: sent, retry, dead, skipped."""
+    followup: str = ""
+    """followup_update: the follow-up's id (`F1`, ...)."""
+    edit: FollowUpEdit | None = None
+    """followup (add one) and followup_update: the values a person gave."""
 
 
 @dataclass(slots=True)
@@ -137,6 +142,8 @@ class DeclareState:
     last_minute: deque[datetime] = field(default_factory=deque)
     sla_due: dict[tuple[str, str], datetime] = field(default_factory=dict)
     """(incident, clock) -> when its SLA check is scheduled."""
+    followup_due: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    """(incident, follow-up) -> when its overdue check is scheduled."""
     # changes since the last `take`:
     changed: set[str] = field(default_factory=set)
     entries: list[tuple[str, TimelineEntry]] = field(default_factory=list)
@@ -306,6 +313,8 @@ class Declarer:
                 self._auto_resolve(name, spec, when, out)
             elif kind == "sla":
                 self._check_sla(name, spec, when, out)
+            elif kind == "followup":
+                self._check_followup(name, spec, when, out)
             else:
                 self.forget_incident(name)
         return out
@@ -322,9 +331,11 @@ class Declarer:
             s.meta_changed = True
 
     def forget_incident(self, incident_id: str) -> None:
+        """Drop a resolved incident from memory (the store keeps it). One with an open
+        follow-up is kept: its overdue timer needs it (closing the last one forgets it)."""
         s = self.state
         found = s.incidents.get(incident_id)
-        if found is None or found.open:
+        if found is None or found.open or any(f.open for f in found.followups):
             return
         del s.incidents[incident_id]
         self._sets.pop(incident_id, None)
@@ -360,9 +371,10 @@ class Declarer:
         version: str,
         command_id: str = "",
     ) -> Incident:
-        """Apply a person's change; raises InputError (404 unknown incident, 409 a move the
-        rules forbid, 422 an empty note or an unknown service). A `command_id` already applied
-        changes nothing (and answers with the incident as it is)."""
+        """Apply a person's change; raises InputError (404 unknown incident or follow-up, 409
+        a move the rules forbid or too many follow-ups, 422 an empty note or title or an
+        unknown service). A `command_id` already applied changes nothing (and answers with
+        the incident as it is)."""
         if cmd.action == "declare":
             return self._declare_by_hand(cmd, spec, now, impact, version, command_id)
         found = self.state.incidents.get(cmd.incident_id)
@@ -372,29 +384,22 @@ class Declarer:
             return found
         if cmd.action == "merge":
             return self._merge(found, cmd, spec, now, command_id)
-        if cmd.action == "status" and cmd.status is not None:
-            step = inc.set_status(found, cmd.status, actor=cmd.actor, now=now, note=cmd.text)
-        elif cmd.action == "reopen":
-            step = inc.reopen(found, actor=cmd.actor, now=now, reason=cmd.text)
-        elif cmd.action == "note":
-            step = inc.add_note(found, cmd.text, actor=cmd.actor, now=now)
-        elif cmd.action == "commander":
-            step = inc.set_commander(found, cmd.commander, actor=cmd.actor, now=now)
-        elif cmd.action == "record":
-            step = inc.record_action(
-                found,
-                action=cmd.event,
-                target=cmd.target,
-                outcome=cmd.outcome,
-                detail=cmd.text,
-                now=now,
-                actor=cmd.actor,
-            )
-        else:
-            raise InputError(f"unknown command {cmd.action!r}")
+        step = _step(found, cmd, now)
         self._apply(step, spec)
         self._remember(command_id)
         return step.incident
+
+    def readmit(self, incident: Incident, spec: DeclarationFile) -> None:
+        """Take back an incident the engine had forgotten (resolved long ago), as the store
+        keeps it, for a person's change to its follow-ups. It is forgotten again once
+        nothing holds it (no open follow-up, past its retention)."""
+        s = self.state
+        if incident.id in s.incidents:
+            return
+        s.incidents[incident.id] = incident
+        s.changed.add(incident.id)  # live again: a new leader loads it too
+        s.forgotten.discard(incident.id)
+        self._schedule(incident, spec)
 
     def _declare_by_hand(
         self,
@@ -663,6 +668,36 @@ class Declarer:
             if due is not None and self.state.sla_due.get(key) != due:
                 self.state.sla_due[key] = due
                 heapq.heappush(self.state.due, (due, "sla", f"{incident.id}|{clock}"))
+        for followup in incident.followups:
+            watch = watch_at(followup)
+            key = (incident.id, followup.id)
+            if watch is not None and self.state.followup_due.get(key) != watch:
+                self.state.followup_due[key] = watch
+                heapq.heappush(self.state.due, (watch, "followup", "|".join(key)))
+
+    def _check_followup(
+        self, name: str, spec: DeclarationFile, when: datetime, out: list[Verdict]
+    ) -> None:
+        incident_id, _, followup_id = name.partition("|")
+        key = (incident_id, followup_id)
+        found = self.state.incidents.get(incident_id)
+        if found is None or self.state.followup_due.get(key) != when:
+            return  # its due date moved (its own entry is queued), or forgotten
+        del self.state.followup_due[key]
+        step = inc.followup_overdue(found, followup_id, now=when)
+        if not step.entries:
+            return  # done, cancelled or given no due date meanwhile
+        self._apply(step, spec)
+        details = step.entries[-1].details
+        out.append(
+            Verdict(
+                "incident.followup_overdue",
+                when,
+                None,
+                found.id,
+                (f"follow-up {followup_id} ({details['title']}) was due {details['due']}",),
+            )
+        )
 
     def _check_sla(
         self, name: str, spec: DeclarationFile, when: datetime, out: list[Verdict]
@@ -745,6 +780,37 @@ class Declarer:
                 decision.reasons,
             )
         )
+
+
+def _step(found: Incident, cmd: Command, now: datetime) -> Transition:
+    """The transition of a person's command on one incident (not a merge or a declaration).
+    Raises InputError subclasses (see `Declarer.command`)."""
+    actor = cmd.actor
+    if cmd.action == "status" and cmd.status is not None:
+        return inc.set_status(found, cmd.status, actor=actor, now=now, note=cmd.text)
+    if cmd.action == "reopen":
+        return inc.reopen(found, actor=actor, now=now, reason=cmd.text)
+    if cmd.action == "note":
+        return inc.add_note(found, cmd.text, actor=actor, now=now)
+    if cmd.action == "commander":
+        return inc.set_commander(found, cmd.commander, actor=actor, now=now)
+    if cmd.action == "record":
+        return inc.record_action(
+            found,
+            action=cmd.event,
+            target=cmd.target,
+            outcome=cmd.outcome,
+            detail=cmd.text,
+            now=now,
+            actor=actor,
+        )
+    if cmd.action == "followup" and cmd.edit is not None:
+        return inc.add_followup(found, cmd.edit, actor=actor, now=now, note=cmd.text)
+    if cmd.action == "followup_update" and cmd.edit is not None:
+        return inc.change_followup(
+            found, cmd.followup, edit=cmd.edit, actor=actor, now=now, note=cmd.text
+        )
+    raise InputError(f"unknown command {cmd.action!r}")
 
 
 def sla_target(incident: Incident, clock: str, spec: DeclarationFile) -> timedelta | None:

@@ -28,6 +28,13 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from incidentd.declare.followup import (
+    FOLLOWUPS_LIMIT,
+    FollowUp,
+    FollowUpEdit,
+    FollowUpStatus,
+    UnknownFollowUp,
+)
 from incidentd.declare.scoring import Factor, GroupFacts, Score, Signal
 from incidentd.declare.timeline import (
     ENGINE,
@@ -38,7 +45,7 @@ from incidentd.declare.timeline import (
     TimelineEntry,
     entry_to_dict,
 )
-from incidentd.errors import InputError, InvalidTransition
+from incidentd.errors import InputError, InvalidTransition, WrongShape
 from incidentd.model import OptionalUtcDatetime, Priority, UtcDatetime
 from incidentd.rules.schema import AutoResolveSpec, ImpactLevel, StormSpec, UrgencyLevel
 
@@ -103,10 +110,28 @@ class Incident:
     """When the failure began: the first alert of the group that was declared."""
     breached: tuple[str, ...] = ()
     """SLA clocks (declare, acknowledge, resolve) this incident has breached."""
+    followups: tuple[FollowUp, ...] = ()
+    """Preventive actions attached by people (declare/followup.py), in the order added."""
+    peak_score: Score | None = None
+    """The score with the most impact points while the incident was open: what was at stake
+    at its worst (`score` is the latest one, which falls to nothing as the alerts clear).
+    None on records written before it was kept: read `peak`."""
+
+    @property
+    def peak(self) -> Score:
+        return self.peak_score or self.score
 
     @property
     def open(self) -> bool:
         return self.status is not IncidentStatus.RESOLVED
+
+
+def _peak(incident: Incident, score: Score) -> Score:
+    """The higher of the incident's peak and `score`, by impact points (then the value)."""
+    peak = incident.peak
+    if (score.impact_points, score.value) > (peak.impact_points, peak.value):
+        return score
+    return peak
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +223,7 @@ def _new(
         reasons=tuple(reasons),
         storm=storm,
         started_at=facts.opened_at,
+        peak_score=score,
     )
     declared: Details = {
         "title": title,
@@ -287,6 +313,7 @@ def join(
         root_causes=tuple(dict.fromkeys((*incident.root_causes, *facts.root_causes))),
         services=_union(incident.services, score.services),
         capabilities=tuple(dict.fromkeys((*incident.capabilities, *score.capabilities))),
+        peak_score=_peak(incident, score),
     )
     step = _then(step, attach_alerts(step.incident, facts.signals, now=now))
     if score.priority.above(step.incident.priority):
@@ -381,7 +408,13 @@ def escalate(
     }
     event = (EntryKind.PRIORITY_CHANGED, ENGINE, details)
     return _log(
-        incident, now, [event], priority=score.priority, assessed=score.priority, score=score
+        incident,
+        now,
+        [event],
+        priority=score.priority,
+        assessed=score.priority,
+        score=score,
+        peak_score=_peak(incident, score),
     )
 
 
@@ -402,8 +435,8 @@ def note_downgrade(
 
 def update_score(incident: Incident, score: Score) -> Incident:
     """Keep the latest score without a timeline entry (scores move with every alert; only
-    priority changes are worth a line)."""
-    return replace(incident, score=score)
+    priority changes are worth a line), and the peak."""
+    return replace(incident, score=score, peak_score=_peak(incident, score))
 
 
 # --- status ------------------------------------------------------------------------------------
@@ -545,6 +578,7 @@ def declare_by_hand(
         declared_at=now,
         reasons=(why,),
         started_at=now,
+        peak_score=score,
     )
     details: Details = {
         "title": title,
@@ -582,6 +616,7 @@ def merge(
     }
     if source.priority.above(target.priority):
         changes["priority"] = source.priority
+    changes["peak_score"] = _peak(target, source.peak)
     grown = _log(target, now, [(EntryKind.MERGED, actor, into)], **changes)
     away: Details = {"into": target.id, "note": note}
     closed = _log(source, now, [(EntryKind.MERGED, actor, away)])
@@ -653,6 +688,132 @@ def record_action(
     return _log(incident, now, [(kind, actor, details)])
 
 
+# --- follow-ups --------------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def add_followup(
+    incident: Incident, edit: FollowUpEdit, *, actor: Actor, now: datetime, note: str = ""
+) -> Transition:
+    """A preventive action attached to the incident (any status), open, numbered `F<n>`.
+    Raises WrongShape for an empty title, InvalidTransition past FOLLOWUPS_LIMIT."""
+    title = edit.title.strip()
+    if not title:
+        raise WrongShape("$.title", "a follow-up needs a title")
+    if len(incident.followups) >= FOLLOWUPS_LIMIT:
+        raise InvalidTransition(
+            f"{incident.id} holds {FOLLOWUPS_LIMIT} follow-ups, the most an incident may"
+        )
+    added = FollowUp(
+        id=f"F{len(incident.followups) + 1}",
+        title=title,
+        owner=edit.owner,
+        due=edit.due,
+        status=FollowUpStatus.OPEN,
+        created_at=now,
+        created_by=actor.name,
+        updated_at=now,
+    )
+    details: Details = {
+        "followup": added.id,
+        "title": title,
+        "owner": edit.owner,
+        "due": _iso(edit.due),
+        "note": note,
+    }
+    event = (EntryKind.FOLLOWUP_ADDED, actor, details)
+    return _log(incident, now, [event], followups=(*incident.followups, added))
+
+
+def _edited(found: FollowUp, edit: FollowUpEdit, *, now: datetime) -> tuple[FollowUp, list[str]]:
+    """The follow-up after the edit, and one `field: before -> after` line per change."""
+    given = edit.fields
+    status = edit.status if "status" in given else found.status
+    title = edit.title.strip() if "title" in given else found.title
+    owner = edit.owner if "owner" in given else found.owner
+    due = edit.due if "due" in given else found.due
+    if not title:
+        raise WrongShape("$.title", "a follow-up needs a title")
+    pairs = (
+        ("status", found.status.value, status.value),
+        ("title", found.title, title),
+        ("owner", found.owner, owner),
+        ("due", _iso(found.due), _iso(due)),
+    )
+    changed = [f"{name}: {old} -> {new}" for name, old, new in pairs if old != new]
+    closed = found.closed_at
+    if status is not found.status:
+        closed = None if status is FollowUpStatus.OPEN else now
+    edited = replace(
+        found,
+        status=status,
+        title=title,
+        owner=owner,
+        due=due,
+        closed_at=closed,
+        updated_at=now,
+        # a new due date is watched again; the old one's report stays on the timeline
+        overdue_at=found.overdue_at if due == found.due else None,
+    )
+    return edited, changed
+
+
+def change_followup(
+    incident: Incident,
+    followup_id: str,
+    *,
+    edit: FollowUpEdit,
+    actor: Actor,
+    now: datetime,
+    note: str = "",
+) -> Transition:
+    """A person changes a follow-up's status (open, done, cancelled: any move), owner, due
+    date or title; the same values again change nothing. Raises UnknownFollowUp."""
+    index = next((i for i, f in enumerate(incident.followups) if f.id == followup_id), None)
+    if index is None:
+        raise UnknownFollowUp(f"{incident.id} has no follow-up {followup_id[:20]!r}")
+    found = incident.followups[index]
+    edited, changed = _edited(found, edit, now=now)
+    if not changed:
+        return Transition(incident)
+    details: Details = {
+        "followup": found.id,
+        "title": edited.title,
+        "status": edited.status.value,
+        "owner": edited.owner,
+        "due": _iso(edited.due),
+        "changed": tuple(changed),
+        "note": note,
+    }
+    followups = (*incident.followups[:index], edited, *incident.followups[index + 1 :])
+    event = (EntryKind.FOLLOWUP_CHANGED, actor, details)
+    return _log(incident, now, [event], followups=followups)
+
+
+def followup_overdue(incident: Incident, followup_id: str, *, now: datetime) -> Transition:
+    """The engine notes, once per due date, that an open follow-up passed it; nothing when
+    it is closed, has no due date, is not due yet or was noted already."""
+    index = next((i for i, f in enumerate(incident.followups) if f.id == followup_id), None)
+    if index is None:
+        return Transition(incident)
+    found = incident.followups[index]
+    if not found.open or found.due is None or found.overdue_at is not None or now < found.due:
+        return Transition(incident)
+    details: Details = {
+        "followup": found.id,
+        "title": found.title,
+        "owner": found.owner,
+        "due": found.due.isoformat(),
+    }
+    marked = replace(found, overdue_at=now)
+    followups = (*incident.followups[:index], marked, *incident.followups[index + 1 :])
+    event = (EntryKind.FOLLOWUP_OVERDUE, ENGINE, details)
+    return _log(incident, now, [event], followups=followups)
+
+
 # --- storage and views ---------------------------------------------------------------------------
 
 _INCIDENT: TypeAdapter[Incident] = TypeAdapter(Incident)
@@ -673,6 +834,7 @@ def view(incident: Incident, timeline: Sequence[TimelineEntry] | None = None) ->
     when given. JSON-ready."""
     out = to_dict(incident)
     out["score"] = incident.score.view()
+    out["peak_score"] = incident.peak.view()
     out["open"] = incident.open
     if timeline is not None:
         out["timeline"] = [entry_to_dict(e) for e in timeline]

@@ -38,6 +38,12 @@ class EntryKind(StrEnum):
     SLA_BREACHED = "sla_breached"
     MERGED = "merged"
     """Another incident was merged into this one, or this one into another."""
+    FOLLOWUP_ADDED = "followup_added"
+    """A person attached a follow-up action (declare/followup.py)."""
+    FOLLOWUP_CHANGED = "followup_changed"
+    """A person changed a follow-up's status, owner, due date or title."""
+    FOLLOWUP_OVERDUE = "followup_overdue"
+    """An open follow-up passed its due date (recorded once per due date, by the engine)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
-from incidentd.http import actions, groups, incidents, ops, silences, webhooks
+from incidentd.http import (
+    actions,
+    followups,
+    groups,
+    incidents,
+    ops,
+    postmortem,
+    silences,
+    webhooks,
+)
 from incidentd.http.deps import DEPS, Deps
 from incidentd.http.middleware import errors, inflight
 
@@ -15,6 +26,7 @@ MAX_CLIENT_SIZE = 64 * 1024 * 1024
 def make_app(deps: Deps) -> web.Application:
     app = web.Application(client_max_size=MAX_CLIENT_SIZE, middlewares=[inflight, errors])
     app[DEPS] = deps
+    app[postmortem.CHARTS] = asyncio.Semaphore(postmortem.CHARTS_AT_ONCE)
     app.router.add_post("/webhooks/{source}", webhooks.receive)
     app.router.add_put("/webhooks/{source}", webhooks.receive)  # Grafana can be set to PUT
     app.router.add_get("/healthz", ops.healthz)
@@ -37,6 +49,14 @@ def make_app(deps: Deps) -> web.Application:
         incidents.act_on_incident,
     )
     app.router.add_get("/api/v1/incidents/{incident_id}/actions", actions.incident_actions)
+    app.router.add_get("/api/v1/incidents/{incident_id}/postmortem", postmortem.get_postmortem)
+    app.router.add_get("/api/v1/incidents/{incident_id}/postmortem/chart.png", postmortem.get_chart)
+    app.router.add_get("/api/v1/incidents/{incident_id}/followups", followups.incident_followups)
+    app.router.add_post("/api/v1/incidents/{incident_id}/followups", followups.add_followup)
+    app.router.add_patch(
+        "/api/v1/incidents/{incident_id}/followups/{followup_id}", followups.change_followup
+    )
+    app.router.add_get("/api/v1/followups", followups.list_followups)
     app.router.add_get("/api/v1/actions", actions.list_actions)
     app.router.add_post("/api/v1/actions/{key}/retry", actions.retry_action)
     return app

@@ -20,6 +20,7 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 import orjson
@@ -28,6 +29,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from incidentd.declare import incident as inc
 from incidentd.declare.declarer import Command
+from incidentd.declare.followup import FollowUpEdit, FollowUpStatus
 from incidentd.declare.incident import Incident, IncidentStatus
 from incidentd.declare.timeline import Actor
 from incidentd.errors import IncidentdError, InputError, Overloaded
@@ -97,7 +99,31 @@ def encode_command(cmd: Command) -> bytes:
             "target": cmd.target,
             "event": cmd.event,
             "outcome": cmd.outcome,
+            "followup": cmd.followup,
+            "edit": None if cmd.edit is None else _encode_edit(cmd.edit),
         }
+    )
+
+
+def _encode_edit(edit: FollowUpEdit) -> dict[str, Any]:
+    return {
+        "fields": sorted(edit.fields),
+        "status": edit.status.value,
+        "title": edit.title,
+        "owner": edit.owner,
+        "due": None if edit.due is None else edit.due.isoformat(),
+    }
+
+
+def _decode_edit(d: dict[str, Any] | None) -> FollowUpEdit | None:
+    if d is None:
+        return None
+    return FollowUpEdit(
+        fields=frozenset(d["fields"]),
+        status=FollowUpStatus(d["status"]),
+        title=d["title"],
+        owner=d["owner"],
+        due=None if d["due"] is None else datetime.fromisoformat(d["due"]),
     )
 
 
@@ -118,6 +144,8 @@ def decode_command(data: bytes) -> Command:
         target=d.get("target", ""),
         event=d.get("event", ""),
         outcome=d.get("outcome", ""),
+        followup=d.get("followup", ""),
+        edit=_decode_edit(d.get("edit")),
     )
 
 

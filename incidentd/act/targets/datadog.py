@@ -1,7 +1,7 @@
 """Datadog: an event in the event stream for every declaration, status change, reopen and SLA
-breach, through datadog-api-client's Events API v1 (a reminder to the commander posts nothing);
-and, when `incident.enabled`, one Datadog incident per incident (datadog_incident.py), its
-state and severity following the incident's.
+breach, through datadog-api-client's Events API v1 (a reminder to the commander and an overdue
+follow-up post nothing); and, when `incident.enabled`, one Datadog incident per incident
+(datadog_incident.py), its state and severity following the incident's.
 
 Documented behaviour this module relies on (docs.datadoghq.com: "Post an event", "Rate
 Limits"; datadog-api-client's `EventCreateRequest` model):

@@ -17,8 +17,8 @@ Documented behaviour this module relies on (ServiceNow "Table API": POST, GET an
   the pairs of the default priority lookup (P1 = 1/1, P2 = 1/2, P3 = 2/2, P4 = 2/3, P5 = 3/3).
 
 A reopened incident sets `reopen_fields` (state 2, In Progress: a resolved record can go back;
-a closed one, state 7, cannot); an SLA breach is a work note only; a reminder writes nothing
-(its entries go with the next note). Jira Service Management is `jira.py`.
+a closed one, state 7, cannot); an SLA breach is a work note only; a reminder and an overdue
+follow-up write nothing (their entries go with the next note). Jira Service Management is `jira.py`.
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ class ServiceNowTarget:
     async def send(
         self, request: ActionRequest, session: aiohttp.ClientSession, refs: Mapping[str, str]
     ) -> Outcome:
-        if request.event is ActionEvent.REMINDER:
+        if request.event in (ActionEvent.REMINDER, ActionEvent.FOLLOWUP_OVERDUE):
             return Outcome.sent(f"nothing to send for {request.event}", refs=refs)
 
         async def steps(found: dict[str, str]) -> str:

@@ -33,7 +33,7 @@ few seconds, so a create retried at once could still be made twice.
 
 JSM comments made through the platform API are public (they reach the reporter) unless the
 `sd.public.comment` property says `internal`; `internal_comments` (the default) sets it. A
-reminder (the commander owes an update) writes nothing.
+reminder (the commander owes an update) and an overdue follow-up write nothing.
 """
 
 from __future__ import annotations
@@ -366,7 +366,7 @@ class JiraTarget:
     async def send(
         self, request: ActionRequest, session: aiohttp.ClientSession, refs: Mapping[str, str]
     ) -> Outcome:
-        if request.event is ActionEvent.REMINDER:
+        if request.event in (ActionEvent.REMINDER, ActionEvent.FOLLOWUP_OVERDUE):
             return Outcome.sent(f"nothing to send for {request.event}", refs=refs)
 
         async def steps(found: dict[str, str]) -> str:

@@ -25,7 +25,8 @@ Rate Limiting, Alerts and alert fields):
 Responders are the configured ones plus the request's people that have an Opsgenie username
 (`{"type": "user", "username": ...}`), each once. A reopened incident is created again with
 the same alias: its alert was closed, so Opsgenie opens a new one and notifies. An SLA breach
-is a note on the alert; a reminder (the commander owes an update) sends nothing.
+is a note on the alert; a reminder (the commander owes an update) and an overdue follow-up
+(review work, not a page) send nothing.
 """
 
 from __future__ import annotations
@@ -198,7 +199,7 @@ class OpsgenieTarget:
     async def send(
         self, request: ActionRequest, session: aiohttp.ClientSession, refs: Mapping[str, str]
     ) -> Outcome:
-        if request.event is ActionEvent.REMINDER:
+        if request.event in (ActionEvent.REMINDER, ActionEvent.FOLLOWUP_OVERDUE):
             return Outcome.sent(f"nothing to send for {request.event}", refs=refs)
 
         async def steps(found: dict[str, str]) -> str:

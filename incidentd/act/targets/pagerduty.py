@@ -18,9 +18,9 @@ Documented behaviour this module relies on (developer.pagerduty.com, "Send an Al
   and network errors are retried (the overview's retry table).
 
 A reopened incident triggers again with its dedup_key: the old alert is resolved, so PagerDuty
-opens a new one and pages. Mitigated, updated, SLA-breached and reminder events have no
-PagerDuty counterpart (the responders are already paged; a breach or a reminder is for the
-commander): nothing is sent for them.
+opens a new one and pages. Mitigated, updated, SLA-breached, reminder and overdue follow-up
+events have no PagerDuty counterpart (the responders are already paged; a breach or a reminder
+is for the commander, a follow-up for its owner): nothing is sent for them.
 """
 
 from __future__ import annotations

@@ -26,9 +26,9 @@ and adopts the one it finds. The refs keep `incident_id`.
 Only incidents of the configured priorities go public (an escalation into them does too);
 acknowledged, mitigated and resolved move the public status (identified, monitoring,
 resolved); a reopened incident goes back to investigating with its components down again; a
-person's status update is published only when `public_updates` is set; SLA breaches and
-reminders are internal and send nothing. The text is the configured templates', never the
-internal title, score or timeline.
+person's status update is published only when `public_updates` is set; SLA breaches,
+reminders and overdue follow-ups are internal and send nothing. The text is the configured
+templates', never the internal title, score or timeline.
 """
 
 from __future__ import annotations
@@ -251,7 +251,11 @@ class StatuspageTarget:
     async def send(
         self, request: ActionRequest, session: aiohttp.ClientSession, refs: Mapping[str, str]
     ) -> Outcome:
-        if request.event in (ActionEvent.SLA_BREACHED, ActionEvent.REMINDER):
+        if request.event in (
+            ActionEvent.SLA_BREACHED,
+            ActionEvent.REMINDER,
+            ActionEvent.FOLLOWUP_OVERDUE,
+        ):
             return Outcome.sent(f"nothing to send for {request.event}", refs=refs)
 
         async def steps(found: dict[str, str]) -> str:

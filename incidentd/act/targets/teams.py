@@ -49,6 +49,7 @@ COLOURS: Mapping[ActionEvent, str] = {
     ActionEvent.REOPENED: "Attention",
     ActionEvent.SLA_BREACHED: "Warning",
     ActionEvent.REMINDER: "Accent",
+    ActionEvent.FOLLOWUP_OVERDUE: "Warning",
 }
 _PARAGRAPHS = re.compile(r"\n\s*\n")
 
