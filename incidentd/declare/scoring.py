@@ -11,7 +11,9 @@ turns the facts, the impact map and `scoring:` of declaration.yaml into a `Score
 - **priority** P1-P5 from the impact x urgency matrix, and a **0-100 score**
   (`impact_share` x impact + the rest x urgency) that orders groups of one priority;
 - **factors**: every factor with its value, its contribution in points and a note, so that a
-  person can read why a group is P1 and not P3.
+  person can read why a group is P1 and not P3; given learned odds (`transient=`, from
+  `incidentd suggest`), an `urgency.transient` note that names likely-transient alerts and
+  adds no points.
 
 Only driving alerts count (firing, not silenced, not flapping): a silenced or flapping alert
 never raises a score, and a group with none has no impact and no urgency. Impact comes from
@@ -43,6 +45,10 @@ from incidentd.rules.schema import (
 )
 
 DEFAULT_SCORING = ScoringSpec()
+TRANSIENT_NOTE_AT = 0.5
+"""Learned odds of resolving by itself from which an alert is named in `urgency.transient`."""
+TransientOdds = Mapping[tuple[str | None, str], float]
+"""(impact-map service or None, alert name) -> learned odds that it resolves by itself."""
 _PORT = re.compile(r":\d+$")
 L = TypeVar("L", ImpactLevel, UrgencyLevel)
 
@@ -501,13 +507,46 @@ def by_stakes(names: Iterable[str], impact: ImpactMap, spec: ImpactSpec) -> tupl
 # --- the score -------------------------------------------------------------------------------
 
 
-def score(facts: GroupFacts, impact: ImpactMap, *, spec: ScoringSpec, now: datetime) -> Score:
-    """Score one group at `now` (see the module docstring)."""
+def transient_factor(signals: Sequence[Signal], likely: TransientOdds) -> Factor:
+    """`urgency.transient`: which driving alerts a learned model (`incidentd suggest`) expects
+    to resolve by themselves within minutes. A note for the reader, never points: a model's
+    guess does not decide a declaration (sustain times do; see docs/suggestions.md)."""
+    found = sorted(
+        (odds, f"{s.service or 'unmapped'}/{s.name}")
+        for s in signals
+        if (odds := likely.get((s.service, s.name))) is not None and odds >= TRANSIENT_NOTE_AT
+    )
+    if not found:
+        return Factor("urgency.transient", 0, 0.0, "no driving alert is known to be transient")
+    named = ", ".join(f"{name} ({odds:.0%})" for odds, name in reversed(found[-3:]))
+    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    return Factor(
+        "urgency.transient",
+        len(found),
+        0.0,
+        f"{len(found)} of {len(signals)} driving alerts likely resolve by themselves within "
+        f"minutes (learned): {named}{more}; no points",
+    )
+
+
+def score(
+    facts: GroupFacts,
+    impact: ImpactMap,
+    *,
+    spec: ScoringSpec,
+    now: datetime,
+    transient: TransientOdds | None = None,
+) -> Score:
+    """Score one group at `now` (see the module docstring). With `transient` (learned odds
+    per (service, alert name)), the factors end with an `urgency.transient` note that adds
+    no points; without it, the score is exactly what it was."""
     radius = impact.blast_radius(facts.driving_services)
     impact_factors = _impact_factors(facts, radius, impact, spec.impact)
     if not facts.driving_services:
         impact_factors.append(_unmapped_factor(facts))
     urgency_factors = _urgency_factors(facts, spec.urgency, now)
+    if transient is not None:
+        urgency_factors.append(transient_factor(facts.signals, transient))
     impact_points = min(100.0, round(sum(f.contribution for f in impact_factors), 1))
     urgency_points = min(100.0, max(0.0, round(sum(f.contribution for f in urgency_factors), 1)))
     impact_level = _level(impact_points, spec.impact.levels.values(), list(ImpactLevel))
