@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from incidentd.act.dispatch import Dispatcher  # noqa: E402
 from incidentd.act.outbox import MemoryOutbox  # noqa: E402
-from incidentd.act.plan import plan  # noqa: E402
+from incidentd.act.plan import plan_batch  # noqa: E402
 from incidentd.clock import SystemClock  # noqa: E402
 from incidentd.declare.declarer import Command  # noqa: E402
 from incidentd.declare.timeline import person  # noqa: E402
@@ -325,11 +325,10 @@ async def throughput_run(args: argparse.Namespace, store: str, fake: Fake, work:
         )
         engine.command(cmd, rules=rules, now=now)
     changes = engine.take_changes()
-    actions = plan(
+    actions = plan_batch(
         changes.incidents.entries,
         engine.state.declare.incidents,
-        routing=rules.routing,
-        services=rules.services,
+        rules,
         now=now,
     )
     if not await state.acquire("bench", ttl_ms=600_000):

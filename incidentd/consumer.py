@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from incidentd import metrics
-from incidentd.act.plan import OnCall, bridge_targets, plan
+from incidentd.act.plan import plan_batch
 from incidentd.clock import Clock, pause
 from incidentd.correlate.silences import Silence
 from incidentd.engine import DEFAULT_RETENTION, Decision, Engine
@@ -143,14 +143,8 @@ class Consumer:
         started = time.perf_counter()
         decisions.extend(engine.process(alerts, rules=rules))
         changes = engine.take_changes()
-        actions = plan(
-            changes.incidents.entries,
-            engine.state.declare.incidents,
-            routing=rules.routing,
-            services=rules.services,
-            now=now,
-            oncall=_oncall(rules),
-            bridges=bridge_targets(rules.targets),
+        actions = plan_batch(
+            changes.incidents.entries, engine.state.declare.incidents, rules, now=now
         )
         await self._store.commit(self._cfg.name, changes, decisions, actions)
         if entries:
@@ -226,8 +220,3 @@ class Consumer:
                 clock, _, priority = decision.detail.partition("/")
                 metrics.SLA_BREACHES.labels(clock, priority).inc()
                 log.warning("incident.sla_breached", incident=decision.incident_id, clock=clock)
-
-
-def _oncall(rules: RuleSet) -> OnCall | None:
-    """Who is on call (oncall.yaml), when it has schedules."""
-    return rules.oncall.names_on_call if rules.oncall.teams else None

@@ -28,6 +28,7 @@ from incidentd.act.routing import RouteFacts, RoutingFile
 from incidentd.act.target import ActionEvent, idempotency_key
 from incidentd.declare.incident import Incident
 from incidentd.declare.timeline import EntryKind, TimelineEntry
+from incidentd.rules.loader import RuleSet
 from incidentd.rules.schema import ServicesFile
 
 PEOPLE_LIMIT = 10
@@ -151,6 +152,28 @@ def plan(
         if event in (ActionEvent.DECLARED, ActionEvent.REOPENED):
             out.extend(_reminders(incident, entry, facts, routing, people, now))
     return out
+
+
+def plan_batch(
+    entries: Sequence[tuple[str, TimelineEntry]],
+    incidents: Mapping[str, Incident],
+    rules: RuleSet,
+    *,
+    now: datetime,
+) -> list[Action]:
+    """`plan` with everything taken from one configuration: routing.yaml, the service map,
+    oncall.yaml (when it has schedules) and the bridge targets of targets.yaml. What the
+    consumer runs before each commit."""
+    schedules = rules.oncall
+    return plan(
+        entries,
+        incidents,
+        routing=rules.routing,
+        services=rules.services,
+        now=now,
+        oncall=schedules.names_on_call if schedules.teams else None,
+        bridges=bridge_targets(rules.targets),
+    )
 
 
 def _reminders(

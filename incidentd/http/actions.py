@@ -26,7 +26,7 @@ from incidentd.errors import IncidentdError, InvalidTransition, WrongShape
 from incidentd.http import access
 from incidentd.http.deps import DEPS
 from incidentd.http.groups import NotFound, _limit
-from incidentd.http.incidents import _parse
+from incidentd.http.incidents import parse_body
 from incidentd.http.middleware import json_response
 
 _STATES = {s.value: s for s in ActionState}
@@ -67,7 +67,7 @@ async def retry_action(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     key = request.match_info["key"]
     body = await request.read()
-    by = (_parse(RetryBody, body).by if body.strip() else None) or client
+    by = (parse_body(RetryBody, body).by if body.strip() else None) or client
     try:
         again = await deps.outbox.retry(key, deps.clock.now())
     except ValueError as exc:

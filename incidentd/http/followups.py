@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, PlainValidator, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, PlainValidator, StringConstraints
 
 from incidentd.declare.declarer import Command
 from incidentd.declare.followup import (
@@ -41,12 +41,10 @@ from incidentd.errors import WrongShape
 from incidentd.http import access
 from incidentd.http.deps import DEPS
 from incidentd.http.groups import NotFound, _limit
-from incidentd.http.incidents import MAX_SCAN, Name, Text, _choices
+from incidentd.http.incidents import MAX_SCAN, Name, Text, _choices, parse_body
 from incidentd.http.middleware import json_response
 from incidentd.http.silences import _read_body
-from incidentd.ingest.source import json_path
 
-M = TypeVar("M", bound=BaseModel)
 _ID = re.compile(r"^F[1-9][0-9]{0,3}$")
 _STATUSES = frozenset(s.value for s in FollowUpStatus)
 
@@ -100,17 +98,6 @@ class FollowUpChange(_Body):
     due: Due | None = None
 
 
-def _parse(model: type[M], body: bytes) -> M:
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        if first["type"] == "json_invalid":
-            raise WrongShape("$", f"body is not valid JSON: {first['msg']}") from None
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise WrongShape(json_path(tuple(first["loc"])), message) from None
-
-
 def _view(incident: Incident, followup: FollowUp, now: datetime) -> dict[str, Any]:
     return {
         **followup_view(followup, now),
@@ -132,7 +119,7 @@ async def add_followup(request: web.Request) -> web.Response:
     client = access.require(request, "write") or "anonymous"
     deps = request.app[DEPS]
     incident_id = request.match_info["incident_id"]
-    body = _parse(NewFollowUp, await _read_body(request))
+    body = parse_body(NewFollowUp, await _read_body(request))
     edit = FollowUpEdit(
         fields=frozenset({"title", "owner", "due"}),
         title=body.title,
@@ -152,7 +139,7 @@ async def change_followup(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     incident_id = request.match_info["incident_id"]
     fid = _followup_id(request)
-    body = _parse(FollowUpChange, await _read_body(request))
+    body = parse_body(FollowUpChange, await _read_body(request))
     given = body.model_fields_set & {"status", "title", "owner", "due"}
     if not given:
         raise WrongShape("$", "give at least one of status, owner, due, title")

@@ -83,14 +83,17 @@ class DeclareBody(_Body):
     note: Text = ""
 
 
-def _parse(model: type[M], body: bytes) -> M:
+def parse_body(model: type[M], body: bytes) -> M:
+    """A request body read as `model`; WrongShape (422) naming the JSON path of the first
+    problem."""
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         if first["type"] == "json_invalid":
             raise WrongShape("$", f"body is not valid JSON: {first['msg']}") from None
-        raise WrongShape(json_path(tuple(first["loc"])), str(first["msg"])) from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise WrongShape(json_path(tuple(first["loc"])), message) from None
 
 
 _STATUSES = frozenset(s.value for s in IncidentStatus)
@@ -148,26 +151,26 @@ async def get_incident(request: web.Request) -> web.Response:
 def _command(action: str, incident_id: str, body: bytes, client: str) -> Command:
     """The command of a request; the actor is `by` when given, else the token's name."""
     if action == "status":
-        st = _parse(StatusBody, body)
+        st = parse_body(StatusBody, body)
         actor = person(st.by or client)
         return Command(incident_id, "status", actor, IncidentStatus(st.status), st.note)
     if action == "reopen":
-        r = _parse(ReopenBody, body)
+        r = parse_body(ReopenBody, body)
         return Command(incident_id, "reopen", person(r.by or client), text=r.note)
     if action == "notes":
-        n = _parse(NoteBody, body)
+        n = parse_body(NoteBody, body)
         return Command(incident_id, "note", person(n.by or client), text=n.text)
     if action == "merge":
-        m = _parse(MergeBody, body)
+        m = parse_body(MergeBody, body)
         return Command(incident_id, "merge", person(m.by or client), text=m.note, into=m.into)
-    c = _parse(CommanderBody, body)
+    c = parse_body(CommanderBody, body)
     return Command(incident_id, "commander", person(c.by or client), commander=c.commander)
 
 
 async def declare_incident(request: web.Request) -> web.Response:
     """A person declares an incident no alert shows (yet)."""
     client = access.require(request, "write") or "anonymous"
-    d = _parse(DeclareBody, await request.read())
+    d = parse_body(DeclareBody, await request.read())
     command = Command(
         "",
         "declare",

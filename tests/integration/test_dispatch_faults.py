@@ -11,7 +11,7 @@ import aiohttp
 
 from incidentd.act.dispatch import Dispatcher
 from incidentd.act.outbox import ActionState, MemoryOutbox
-from incidentd.act.plan import plan
+from incidentd.act.plan import plan_batch
 from incidentd.act.routing import RoutingFile
 from incidentd.act.target import ActionRequest, Outcome, Target
 from incidentd.clock import SystemClock
@@ -65,11 +65,10 @@ async def test_a_target_that_raises_is_retried_then_dead_lettered() -> None:
     outbox = MemoryOutbox()
     state = MemoryState(outbox)
     now = SystemClock().now()
-    actions = plan(
+    actions = plan_batch(
         changes.incidents.entries,
         engine.state.declare.incidents,
-        routing=rules.routing,
-        services=rules.services,
+        rules,
         now=now,
     )
     assert len(actions) == 1

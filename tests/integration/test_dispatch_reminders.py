@@ -15,7 +15,7 @@ import pytest
 from incidentd.act.config import TargetsFile
 from incidentd.act.dispatch import Dispatcher
 from incidentd.act.outbox import ActionState, MemoryOutbox
-from incidentd.act.plan import plan
+from incidentd.act.plan import plan_batch
 from incidentd.act.routing import RoutingFile
 from incidentd.clock import ManualClock
 from incidentd.declare.declarer import Command
@@ -54,11 +54,10 @@ class World:
 
     async def commit(self, now: datetime) -> None:
         changes = self.engine.take_changes()
-        actions = plan(
+        actions = plan_batch(
             changes.incidents.entries,
             self.engine.state.declare.incidents,
-            routing=self.rules.routing,
-            services=self.rules.services,
+            self.rules,
             now=now,
         )
         await self.state.commit("test", changes, [], actions)

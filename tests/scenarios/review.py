@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from incidentd.act.outbox import Action, ActionState
-from incidentd.act.plan import plan
+from incidentd.act.plan import plan_batch
 from incidentd.act.routing import RoutingFile
 from incidentd.declare.declarer import Command
 from incidentd.declare.followup import FollowUpEdit, FollowUpStatus
@@ -63,11 +63,10 @@ class _Run:
         what the outbox workers do a second later: send each, record its outcome."""
         changes = self.engine.take_changes()
         self.timeline += [e for _, e in changes.incidents.entries]
-        planned = plan(
+        planned = plan_batch(
             changes.incidents.entries,
             self.engine.state.declare.incidents,
-            routing=self.rules.routing,
-            services=self.rules.services,
+            self.rules,
             now=now,
         )
         self.actions += planned

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 
-from incidentd.act.plan import plan
+from incidentd.act.plan import plan_batch
 from incidentd.act.routing import RoutingFile
 from incidentd.act.target import ActionEvent
 from incidentd.declare.declarer import Command, UnknownIncident
@@ -145,11 +145,10 @@ def test_the_overdue_entry_plans_an_action_for_the_routed_targets(rules: RuleSet
     engine.take_changes()
     engine.tick(rules=routed, now=at(DAY + 1))
     changes = engine.take_changes()
-    actions = plan(
+    actions = plan_batch(
         changes.incidents.entries,
         engine.state.declare.incidents,
-        routing=routed.routing,
-        services=routed.services,
+        routed,
         now=at(DAY + 1),
     )
     [action] = actions
