@@ -1,7 +1,8 @@
 """Incidents over HTTP: the records managers receive, and what people do to them.
 
 - `GET /api/v1/incidents?open=true&status=...&priority=P1,P2&service=...&capability=...&limit=N`:
-  newest first, without timelines (filters look at the newest 5,000).
+  newest first, without timelines (filters look at the newest 5,000 of the page);
+  `next_before` in the answer pages on: `&before=<next_before>` (null: nothing older).
 - `GET /api/v1/incidents/{id}`: the incident, its score explained factor by factor, its SLA
   clocks (target, due, met / breached / running) and its whole timeline in order.
 - `POST /api/v1/incidents` `{"title", "priority", "services", "note", "by"}`: declare by hand
@@ -121,9 +122,11 @@ async def list_incidents(request: web.Request) -> web.Response:
     services = _choices(request, "service", None)
     capabilities = _choices(request, "capability", None)
     limit = _limit(request, 100)
+    before = _before(request)
     filtered = bool(statuses or priorities or services or capabilities)
     store = request.app[DEPS].state
-    found = await store.incidents(open_only=raw == "true", limit=MAX_SCAN if filtered else limit)
+    scan = MAX_SCAN if filtered else limit
+    found = await store.incidents(open_only=raw == "true", limit=scan, before=before)
     kept = [
         i
         for i in found
@@ -132,7 +135,23 @@ async def list_incidents(request: web.Request) -> web.Response:
         and (not services or services & {*i.services, *i.root_causes})
         and (not capabilities or capabilities & set(i.capabilities))
     ]
-    return json_response(200, {"incidents": [inc.view(i) for i in kept[:limit]]})
+    # The next page: `?before=<next>` with the same filters (null: nothing older).
+    nxt = None
+    if len(kept) > limit:
+        nxt = kept[limit - 1].number
+    elif len(found) == scan and found:
+        nxt = found[-1].number
+    body: dict[str, object] = {"incidents": [inc.view(i) for i in kept[:limit]], "next_before": nxt}
+    return json_response(200, body)
+
+
+def _before(request: web.Request) -> int | None:
+    raw = request.query.get("before")
+    if raw is None:
+        return None
+    if not raw.isdigit() or not 0 < int(raw) < 10**12:
+        raise WrongShape("?before", "must be an incident number (a positive integer)")
+    return int(raw)
 
 
 async def get_incident(request: web.Request) -> web.Response:

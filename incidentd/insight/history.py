@@ -43,7 +43,9 @@ from incidentd.rules.schema import DeclarationFile
 from incidentd.store.base import StateStore
 
 API_LIMIT: Final = 1000
-"""The most incidents `GET /api/v1/incidents` lists (its `limit` bound): the newest ones."""
+"""The most incidents `GET /api/v1/incidents` lists in one page (its `limit` bound)."""
+API_PAGES: Final = 100
+"""Pages read at most (100,000 incidents) before the report says what it left out."""
 CONCURRENCY: Final = 8
 """Incident reads in flight at once (timelines from the store or the API)."""
 FIRING_OUTCOMES: Final = frozenset({"new", "reopen"})
@@ -124,22 +126,30 @@ async def incidents_from_api(
     url: str, period: Period, *, token: str | None, seconds: float = 30.0
 ) -> tuple[list[IncidentRecord], list[str]]:
     """The incidents declared in `period` from a running daemon, oldest first, each with
-    its timeline and SLA clocks as the daemon judges them; and notes on what is missing
-    (the API lists only the newest `API_LIMIT`)."""
+    its timeline and SLA clocks as the daemon judges them; and notes on what is missing.
+    Pages through `GET /api/v1/incidents` (`API_LIMIT` a page, `before=`) until past `since`,
+    at most `API_PAGES` pages."""
     base = url.rstrip("/")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     notes: list[str] = []
     async with aiohttp.ClientSession(
         headers=headers, timeout=aiohttp.ClientTimeout(total=seconds)
     ) as http:
-        listed = await _get(http, f"{base}/api/v1/incidents?limit={API_LIMIT}")
-        items = listed.get("incidents") if isinstance(listed, Mapping) else None
-        if not isinstance(items, list):
-            raise HistoryError(f"{base}: not incidentd's incident list")
-        wires = [record_from_view(i, sla={}) for i in items if isinstance(i, Mapping)]
-        if len(wires) >= API_LIMIT and wires[-1].declared_at >= period.since:
+        wires: list[IncidentRecord] = []
+        before: object = None
+        for _ in range(API_PAGES):
+            page = f"&before={before}" if before is not None else ""
+            listed = await _get(http, f"{base}/api/v1/incidents?limit={API_LIMIT}{page}")
+            items = listed.get("incidents") if isinstance(listed, Mapping) else None
+            if not isinstance(items, list):
+                raise HistoryError(f"{base}: not incidentd's incident list")
+            wires += [record_from_view(i, sla={}) for i in items if isinstance(i, Mapping)]
+            before = listed.get("next_before")
+            if not isinstance(before, int) or not wires or wires[-1].declared_at < period.since:
+                break
+        else:
             notes.append(
-                f"The API lists the newest {API_LIMIT} incidents only: those declared before "
+                f"Read the newest {API_PAGES * API_LIMIT} incidents only: those declared before "
                 f"{wires[-1].declared_at:%Y-%m-%d %H:%M} UTC are missing (read the Redis "
                 "store for a longer period)."
             )

@@ -152,8 +152,11 @@ class StateStore(Protocol):
 
     async def recent_decisions(self, *, limit: int = 100) -> list[dict[str, object]]: ...
 
-    async def incidents(self, *, open_only: bool = False, limit: int = 500) -> list[Incident]:
-        """Incidents, newest (highest number) first."""
+    async def incidents(
+        self, *, open_only: bool = False, limit: int = 500, before: int | None = None
+    ) -> list[Incident]:
+        """Incidents, newest (highest number) first; with `before`, only those numbered below
+        it (the next page: `before` = the last number of this one)."""
         ...
 
     async def incident(self, incident_id: str) -> tuple[Incident, list[TimelineEntry]] | None:

@@ -57,8 +57,14 @@ class MemoryState:
         for incident_id, entry in changes.incidents.entries:
             self._timelines.setdefault(incident_id, []).append(entry)
 
-    async def incidents(self, *, open_only: bool = False, limit: int = 500) -> list[Incident]:
-        found = [i for i in self._incidents.values() if i.open or not open_only]
+    async def incidents(
+        self, *, open_only: bool = False, limit: int = 500, before: int | None = None
+    ) -> list[Incident]:
+        found = [
+            i
+            for i in self._incidents.values()
+            if (i.open or not open_only) and (before is None or i.number < before)
+        ]
         found.sort(key=lambda i: i.number, reverse=True)
         return found[:limit]
 

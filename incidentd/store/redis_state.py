@@ -232,12 +232,19 @@ class RedisState:
 
     # -- reads for the API (any replica) ----------------------------------------------------
 
-    async def incidents(self, *, open_only: bool = False, limit: int = 500) -> list[Incident]:
+    async def incidents(
+        self, *, open_only: bool = False, limit: int = 500, before: int | None = None
+    ) -> list[Incident]:
         """Newest first. `open_only` reads the incidents the engine still works with (open
-        ones are among them), else the newest `limit` of all."""
+        ones are among them), else the newest `limit` of all, or of those numbered below
+        `before`."""
         try:
             if open_only:
                 ids: list[bytes] = sorted(await self._client.smembers(self.live_key))  # type: ignore[arg-type]
+            elif before is not None:
+                ids = await self._client.zrevrangebyscore(  # type: ignore[assignment]
+                    self.by_number_key, f"({before}", "-inf", start=0, num=limit
+                )
             else:
                 ids = await self._client.zrevrange(self.by_number_key, 0, limit - 1)  # type: ignore[assignment]
             raw = await self._client.hmget(self.incidents_key, ids) if ids else []
@@ -245,7 +252,7 @@ class RedisState:
             raise Overloaded(f"redis unreachable: {type(exc).__name__}") from exc
         out = [codec.decode_incident(r) for r in raw if r is not None]
         if open_only:
-            out = [i for i in out if i.open]
+            out = [i for i in out if i.open and (before is None or i.number < before)]
         out.sort(key=lambda i: i.number, reverse=True)
         return out[:limit]
 

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from incidentd.correlate.grouping import GroupState
+from incidentd.declare.declarer import Command
+from incidentd.declare.timeline import person
 from incidentd.engine import Engine
 from incidentd.errors import LeaseLost
-from incidentd.model import Status
+from incidentd.model import Priority, Status
 from incidentd.rules.loader import RuleSet, load
 from incidentd.store.base import StateStore
 from incidentd.store.memory_state import MemoryState
@@ -210,3 +212,28 @@ async def test_open_incidents_only(make_store: MakeStore, rules: RuleSet) -> Non
     engine = await _run(make_store(), rules)
     open_ids = {i.id for i in engine.state.declare.incidents.values() if i.open}
     assert {i.id for i in await make_store().incidents(open_only=True)} == open_ids
+
+
+async def test_incidents_page_newest_first_below_a_number(
+    make_store: MakeStore, rules: RuleSet
+) -> None:
+    store = make_store()
+    assert await store.acquire("a", ttl_ms=5000)
+    engine = Engine.resume(await store.load(), rules)
+    now = alert(minute=0).received_at
+    for n in range(5):
+        cmd = Command("", "declare", person("alice"), title=f"by hand {n}", priority=Priority.P2)
+        engine.command(cmd, rules=rules, now=now)
+    await store.commit("a", engine.take_changes(), [])
+    numbers = sorted((i.number for i in engine.state.declare.incidents.values()), reverse=True)
+    reader = make_store()
+    pages: list[list[int]] = []
+    before = None
+    while True:
+        page = [i.number for i in await reader.incidents(limit=2, before=before)]
+        if not page:
+            break
+        pages.append(page)
+        before = page[-1]
+    assert pages == [numbers[0:2], numbers[2:4], numbers[4:5]]
+    assert await reader.incidents(limit=10, before=numbers[-1]) == []

@@ -182,3 +182,24 @@ async def test_a_person_declares_and_merges_incidents_through_the_api(daemon: Da
         ):
             status, body = await _call(http, "POST", url + "/api/v1/incidents", bad)
             assert status == 422, (bad, body)
+
+
+async def test_the_incident_list_pages_with_before(daemon: Daemon) -> None:
+    url = daemon.url + "/api/v1/incidents"
+    async with aiohttp.ClientSession() as http:
+        made = []
+        for n in range(3):
+            body = {"title": f"by hand {n}", "priority": "P2"}
+            status, incident = await _call(http, "POST", url, body)
+            assert status == 201
+            made.append(incident["number"])
+        status, first = await _call(http, "GET", url + "?limit=2")
+        assert status == 200
+        assert [i["number"] for i in first["incidents"]] == made[::-1][:2]
+        assert first["next_before"] == made[1]
+        status, rest = await _call(http, "GET", f"{url}?limit=2&before={first['next_before']}")
+        assert [i["number"] for i in rest["incidents"]] == [made[0]]
+        assert rest["next_before"] is None
+        for bad in ("0", "-1", "x", "1e3"):
+            status, body = await _call(http, "GET", f"{url}?before={bad}")
+            assert (status, body["reason"]) == (422, "wrong_shape")
