@@ -184,7 +184,16 @@ def _duration(span: timedelta) -> str:
 # --- matching incidents ----------------------------------------------------------------------
 
 
-def _fit(facts: GroupFacts, incident: Incident, join: JoinSpec) -> tuple[int, str] | None:
+def _active(incident: Incident, join: JoinSpec, now: datetime) -> bool:
+    """An alert of the incident fires, or the last one resolved within `quiet_for`."""
+    if incident.firing:
+        return True
+    return incident.quiet_since is not None and now - incident.quiet_since < join.quiet_for
+
+
+def _fit(
+    facts: GroupFacts, incident: Incident, join: JoinSpec, now: datetime
+) -> tuple[int, str] | None:
     """How the group fits the incident (lower is closer), and why; None when it does not."""
     if facts.group_id in incident.groups:
         return 0, "the group is already part of it"
@@ -193,18 +202,19 @@ def _fit(facts: GroupFacts, incident: Incident, join: JoinSpec) -> tuple[int, st
     shared = sorted(set(facts.root_causes) & set(incident.root_causes))
     if join.same_root_cause and shared:
         return 2, f"same root cause {_names(shared)}"
-    if join.within_blast_radius:
+    if join.within_blast_radius and _active(incident, join, now):
         ours = [r for r in facts.root_causes if r in incident.services]
         if ours:
             return 3, f"root cause {_names(ours)} is in its blast radius"
         theirs = [r for r in incident.root_causes if r in facts.blast_radius]
-        if theirs:
+        started = incident.started_at or incident.declared_at
+        if theirs and facts.opened_at <= started + join.cause_within:
             return 3, f"its root cause {_names(theirs)} is in this group's blast radius"
     return None
 
 
 def join_target(
-    facts: GroupFacts, open_incidents: Sequence[Incident], join: JoinSpec
+    facts: GroupFacts, open_incidents: Sequence[Incident], join: JoinSpec, now: datetime
 ) -> tuple[Incident, str] | None:
     """The open incident the group joins, and why: the closest fit, then the most urgent,
     then the oldest. The storm incident is never a join target (it only absorbs)."""
@@ -212,7 +222,7 @@ def join_target(
     for incident in open_incidents:
         if not incident.open or incident.storm:
             continue
-        fit = _fit(facts, incident, join)
+        fit = _fit(facts, incident, join, now)
         if fit is None:
             continue
         key = (fit[0], incident.priority.rank, incident.number)
@@ -353,7 +363,7 @@ def evaluate(
         resolved = (*resolved, incident)
     if not facts.signals:
         return ctx.decide(Action.NONE, _no_driver(facts))
-    target = join_target(facts, open_incidents, policy.join)
+    target = join_target(facts, open_incidents, policy.join, ctx.now)
     if target is not None:
         found, why = target
         return ctx.decide(Action.JOIN, f"joins {found.id} ({why})", incident_id=found.id)

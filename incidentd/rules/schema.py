@@ -598,6 +598,15 @@ class JoinSpec(Strict):
     within_blast_radius: bool = True
     """A root cause of one lies in the blast radius of the other (one failure causes the
     other). Not a mere overlap: nearly every blast radius reaches the storefront."""
+    quiet_for: Duration = timedelta(minutes=15)
+    """A blast-radius join needs the incident to be active: one of its alerts firing, or its
+    last one resolved less than this ago. A quiet incident does not take in every later
+    failure that happens to touch its blast radius (an edge service's incident would take in
+    every backend failure for as long as it stays open)."""
+    cause_within: Duration = timedelta(minutes=10)
+    """A group whose root cause lies under the incident's root cause (it may be the cause)
+    joins only when it started no later than this after the incident's first alert: a cause
+    does not begin long after its symptom."""
 
 
 class AutoResolveSpec(Strict):

@@ -286,6 +286,34 @@ def test_a_consequence_in_the_blast_radius_joins_whatever_its_priority() -> None
     assert "root cause api-gateway is in its blast radius" in decision.reasons[-1]
 
 
+def test_a_quiet_incident_takes_in_no_consequence_after_quiet_for() -> None:
+    """Every alert of the database incident resolved 20 minutes ago (quiet_for is 15m): a
+    gateway failure now is not taken in as its consequence; 5 minutes after, it would be."""
+    open_ = incident_of([postgres_down(0)], minute=1, key="orders-db")
+    quiet = dataclasses.replace(open_, firing=(), quiet_since=at(10))
+    facts, score = scored([gateway_5xx(30)], minute=30, key="gateway")
+    late = decide(facts, with_priority(score, Priority.P5), minute=30, open_incidents=[quiet])
+    assert late.action is not Action.JOIN
+    facts, score = scored([gateway_5xx(14)], minute=14, key="gateway")
+    soon = decide(facts, with_priority(score, Priority.P5), minute=14, open_incidents=[quiet])
+    assert soon.action is Action.JOIN
+
+
+def test_a_possible_cause_joins_only_when_it_began_near_the_incident() -> None:
+    """The gateway incident began at minute 0; a database failure beneath it joins as the
+    likely cause at minute 5, not at minute 40 (cause_within is 10m): by then it is its own
+    failure."""
+    gateway = incident_of([gateway_5xx(0)], minute=1, key="gateway")
+    facts, score = scored([postgres_down(5)], minute=5, key="orders-db")
+    assert gateway.root_causes == ("api-gateway",)
+    near = decide(facts, score, minute=5, open_incidents=[gateway])
+    assert near.action is Action.JOIN
+    assert "in this group's blast radius" in near.reasons[-1]
+    facts, score = scored([postgres_down(40)], minute=40, key="orders-db")
+    later = decide(facts, score, minute=40, open_incidents=[gateway])
+    assert later.action is not Action.JOIN
+
+
 def test_independent_failures_do_not_join() -> None:
     search = incident_of([search_down(0)], minute=2, key="search")
     facts, score = scored([auth_down(3)], minute=3, key="auth")
