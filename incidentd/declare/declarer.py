@@ -216,7 +216,13 @@ class Declarer:
                 if incident.open and group is not None:
                     facts = facts_of(group, alerts, spec=spec.scoring)
                     when = assessment_instant(group.last_seen)
-                    s.scores[gid] = score(facts, impact, spec=spec.scoring, now=when)
+                    s.scores[gid] = score(
+                        facts,
+                        impact,
+                        spec=spec.scoring,
+                        now=when,
+                        transient=spec.scoring.transient_odds,
+                    )
             self._schedule(incident, spec)
         for gid, since in s.pending.items():
             if gid in groups:
@@ -485,7 +491,9 @@ class Declarer:
         if len(self._signals) > SIGNALS_KEPT:
             self._signals.clear()  # evicted alerts linger in it: start afresh now and then
         facts = facts_of(group, alerts, spec=spec.scoring, cache=self._signals)
-        scored = score(facts, impact, spec=spec.scoring, now=now)
+        scored = score(
+            facts, impact, spec=spec.scoring, now=now, transient=spec.scoring.transient_odds
+        )
         tied = s.incidents.get(s.by_group.get(group.id, ""))
         if tied is not None and tied.open:
             s.scores[group.id] = scored

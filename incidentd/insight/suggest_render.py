@@ -127,6 +127,17 @@ def _md_proposal(n: int, p: Proposal) -> list[str]:
     ]
 
 
+def transient_yaml(report: Report) -> str:
+    """`scoring.transient` of declaration.yaml for the flagged types (empty when none): the
+    daemon then names them in score explanations, with no points."""
+    flagged = [t for t in report.transient if t.flagged]
+    if not flagged:
+        return ""
+    lines = ["scoring:", "  transient:"]
+    lines += [f"    {t.type[0] or 'unmapped'}/{t.type[1]}: {t.odds:.2f}" for t in flagged]
+    return "\n".join(lines) + "\n"
+
+
 def _md_transient(report: Report) -> list[str]:
     if not report.transient:
         return []
@@ -146,6 +157,15 @@ def _md_transient(report: Report) -> list[str]:
         out += ["Score explanation note for the flagged types (adds no points):", ""]
         out += [f"- `{line}`" for line in report.explanations.values()]
         out.append("")
+    if snippet := transient_yaml(report):
+        out += [
+            "To have the daemon write that note, merge into declaration.yaml:",
+            "",
+            "```yaml",
+            snippet.rstrip(),
+            "```",
+            "",
+        ]
     return out
 
 
@@ -185,8 +205,17 @@ def yaml_text(report: Report) -> str:
         out += _comments(["replay with it:"])
         out += _comments(evidence_lines(p.evidence), "  ")
         out.append(c.yaml().rstrip())
+    if snippet := transient_yaml(report):
+        out.append("---")
+        out += _comments(
+            [
+                "learned transient odds: declaration.yaml, scoring.transient (merge): the",
+                "daemon names these alerts in the score's urgency.transient note, no points",
+            ]
+        )
+        out.append(snippet.rstrip())
     if report.findings:
-        out.append("---" if report.proposals else "")
+        out.append("---" if report.proposals or snippet else "")
         out += _comments(["learned, not proposed:"])
         out += _comments((f"[{f.kind}] {f.subject}: {f.reason}" for f in report.findings), "  ")
     return "\n".join(out) + "\n"

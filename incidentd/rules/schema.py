@@ -570,6 +570,34 @@ class ScoringSpec(Strict):
     """Labels naming an alert's host, first present wins (`instance` loses its `:port`)."""
     region_labels: tuple[str, ...] = ("region", "zone")
     """Labels naming an alert's region, first present wins."""
+    transient: dict[Annotated[str, Field(pattern=r"^[^/\s]+/\S.*$")], float] = Field(
+        default_factory=dict
+    )
+    """Learned odds that an alert resolves by itself within minutes, by `service/AlertName`
+    (`unmapped/AlertName` for alerts of no service), as `incidentd suggest` prints them: a
+    driving alert at 0.5 or more is named in the score's `urgency.transient` note (no points:
+    sustain times, not a model's guess, decide a declaration)."""
+
+    @field_validator("transient")
+    @classmethod
+    def _odds(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, odds in value.items():
+            if not 0 <= odds <= 1:
+                raise ValueError(f"transient odds of {key!r} must be between 0 and 1")
+        return value
+
+    @property
+    def transient_odds(self) -> dict[tuple[str | None, str], float] | None:
+        """`transient` keyed as the scorer reads it ((service or None, alert name)), or None
+        when it is empty. Not cached: a few entries, and `model_copy(update=...)` would carry
+        a cached value over."""
+        if not self.transient:
+            return None
+        out: dict[tuple[str | None, str], float] = {}
+        for key, odds in self.transient.items():
+            service, _, name = key.partition("/")
+            out[(None if service == "unmapped" else service, name)] = odds
+        return out
 
 
 class PolicyOverride(Strict):

@@ -47,7 +47,9 @@ def test_suggest_yaml_is_ready_to_paste_and_reads_several_files(tmp_path: Path) 
     )
     assert result.returncode == 0, result.stderr
     documents = [d for d in yaml.safe_load_all(result.stdout) if d]
-    assert documents == [{"policy": {"services": {"search": {"sustain": "3m"}}}}]
+    sustain, learned = documents
+    assert sustain == {"policy": {"services": {"search": {"sustain": "3m"}}}}
+    assert list(learned["scoring"]["transient"]) == ["search/SearchProbeFailed"]
     assert "#   avoided: " in result.stdout
 
 

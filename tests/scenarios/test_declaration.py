@@ -7,6 +7,7 @@ T0 is Monday 2026-03-02 09:00 UTC; no silence of the example is active then.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -511,3 +512,28 @@ def test_two_incidents_merged_by_a_person_become_one(rules: RuleSet) -> None:
         engine.command(
             Command(first.id, "merge", person("bob"), into=first.id), rules=rules, now=at(10)
         )
+
+
+def test_learned_transient_odds_are_named_in_the_score_and_change_nothing_else(
+    rules: RuleSet,
+) -> None:
+    """declaration.yaml `scoring.transient` (what `incidentd suggest` learns): the database
+    alert is named as likely transient in the incident's explanation, with no points; the
+    incident, its priority and its score are what they are without it."""
+    plain, _ = drive(rules, db_outage(), until=2)
+    scoring = rules.declaration.scoring.model_copy(
+        update={"transient": {"orders-db/PostgresDown": 0.8, "search/Other": 0.9}}
+    )
+    learned = dataclasses.replace(
+        rules, declaration=rules.declaration.model_copy(update={"scoring": scoring})
+    )
+    engine, _ = drive(learned, db_outage(), until=2)
+    [before] = plain.declarer.state.incidents.values()
+    [after] = engine.declarer.state.incidents.values()
+    notes = {f.name: f for f in after.score.factors}
+    transient = notes["urgency.transient"]
+    assert transient.contribution == 0.0
+    assert "orders-db/PostgresDown (80%)" in transient.note
+    assert "search/Other" not in transient.note, "only the driving alerts are named"
+    assert (after.priority, after.score.value) == (before.priority, before.score.value)
+    assert "urgency.transient" not in {f.name for f in before.score.factors}

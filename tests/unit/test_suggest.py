@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from incidentd.insight.suggest import HistoryError, Report, read, suggest
-from incidentd.insight.suggest_render import render
+from incidentd.insight.suggest_render import render, transient_yaml
 from incidentd.rules.loader import RuleSet, load
 from tests.unit import suggest_histories as h
 
@@ -48,7 +48,9 @@ def test_yaml_output_is_one_document_per_proposal_with_the_evidence_in_comments(
 ) -> None:
     text = render(both, "yaml")
     documents = [d for d in yaml.safe_load_all(text) if d is not None]
-    assert documents == [p.candidate.snippet for p in both.proposals]
+    learned = transient_yaml(both)
+    assert learned, "the history has a transient type: its odds are printed too"
+    assert documents == [p.candidate.snippet for p in both.proposals] + [yaml.safe_load(learned)]
     assert "# replay with it:" in text
     assert "#   avoided: " in text
     assert "#   merged: " in text

@@ -15,6 +15,7 @@ from incidentd.insight import suggest_noise as sn
 from incidentd.insight.suggest import Report, read, suggest
 from incidentd.insight.suggest_evidence import run
 from incidentd.insight.suggest_history import History, episodes, type_label
+from incidentd.insight.suggest_render import transient_yaml, yaml_text
 from incidentd.model import Alert, Severity
 from incidentd.rules.loader import RuleSet, load
 from tests.unit import suggest_histories as h
@@ -194,3 +195,22 @@ def test_the_transient_note_adds_no_points_and_is_absent_unless_asked() -> None:
     assert "search/SearchProbeFailed (92%)" in note.note
     calm = score(_facts(signal), impact, spec=spec, now=now, transient={TRANSIENT: 0.2})
     assert calm.factors[-1].note == "no driving alert is known to be transient"
+
+
+def test_the_learned_odds_load_as_scoring_transient_and_only_flagged_types_are_listed(
+    transient_report: Report, tmp_path: Path
+) -> None:
+    """The `scoring.transient` snippet suggest prints merges into declaration.yaml, loads, and
+    gives the daemon's scorer the flagged type's odds."""
+    snippet = yaml.safe_load(transient_yaml(transient_report))
+    flagged = [t for t in transient_report.transient if t.flagged]
+    assert list(snippet["scoring"]["transient"]) == [f"{t.type[0]}/{t.type[1]}" for t in flagged]
+    config = h.example_config(tmp_path / "config", sustain="0s")
+    path = config / "declaration.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data.setdefault("scoring", {}).update(snippet["scoring"])
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    odds = load(config).declaration.scoring.transient_odds
+    assert odds is not None
+    assert odds[TRANSIENT] == round(flagged[0].odds, 2)
+    assert "scoring:\n  transient:" in yaml_text(transient_report)
