@@ -50,6 +50,13 @@ class ActionEvent(StrEnum):
     """A follow-up action of the incident is past its due date and still open."""
 
 
+TEAM_EVENTS: frozenset[ActionEvent] = frozenset(
+    {ActionEvent.REMINDER, ActionEvent.FOLLOWUP_OVERDUE}
+)
+"""Events for the team's own chat (a status update due, a follow-up overdue): paging and
+record-keeping targets send nothing for them."""
+
+
 class OutcomeKind(StrEnum):
     SENT = "sent"
     RETRY = "retry"
@@ -256,6 +263,11 @@ class Outcome:
     @classmethod
     def sent(cls, reason: str = "", *, refs: Mapping[str, str]) -> Outcome:
         return cls(OutcomeKind.SENT, _short(reason), None, dict(refs))
+
+    @classmethod
+    def nothing(cls, event: ActionEvent, *, refs: Mapping[str, str]) -> Outcome:
+        """Sent with nothing to send: the target has no counterpart for `event`."""
+        return cls.sent(f"nothing to send for {event}", refs=refs)
 
     @classmethod
     def retry(

@@ -224,7 +224,7 @@ class DatadogTarget:
         self, request: ActionRequest, session: aiohttp.ClientSession, refs: Mapping[str, str]
     ) -> Outcome:
         if request.event not in ALERT_TYPES:
-            return Outcome.sent(f"nothing to send for {request.event}", refs=refs)
+            return Outcome.nothing(request.event, refs=refs)
         with_incident = self.config.incident.enabled and request.event in dd_incident.EVENTS
 
         async def steps(found: dict[str, str]) -> str:

@@ -30,7 +30,7 @@ import aiohttp
 
 from incidentd.act.config import ServiceNowBasic, ServiceNowConfig
 from incidentd.act.http import Reply, attempt, basic_auth, check, exchange
-from incidentd.act.target import ActionEvent, ActionRequest, Outcome
+from incidentd.act.target import TEAM_EVENTS, ActionEvent, ActionRequest, Outcome
 from incidentd.errors import PermanentError
 from incidentd.model import Priority
 
@@ -185,8 +185,8 @@ class ServiceNowTarget:
     async def send(
         self, request: ActionRequest, session: aiohttp.ClientSession, refs: Mapping[str, str]
     ) -> Outcome:
-        if request.event in (ActionEvent.REMINDER, ActionEvent.FOLLOWUP_OVERDUE):
-            return Outcome.sent(f"nothing to send for {request.event}", refs=refs)
+        if request.event in TEAM_EVENTS:
+            return Outcome.nothing(request.event, refs=refs)
 
         async def steps(found: dict[str, str]) -> str:
             return await self._steps(request, session, found)

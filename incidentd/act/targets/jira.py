@@ -46,7 +46,14 @@ from pydantic import SecretStr
 
 from incidentd.act.config import JiraBasic, JiraConfig, JiraEvent
 from incidentd.act.http import Reply, attempt, basic_auth, check, exchange
-from incidentd.act.target import ActionEvent, ActionRequest, IncidentFacts, Link, Outcome
+from incidentd.act.target import (
+    TEAM_EVENTS,
+    ActionEvent,
+    ActionRequest,
+    IncidentFacts,
+    Link,
+    Outcome,
+)
 from incidentd.errors import PermanentError
 
 SUMMARY_LIMIT = 255
@@ -366,8 +373,8 @@ class JiraTarget:
     async def send(
         self, request: ActionRequest, session: aiohttp.ClientSession, refs: Mapping[str, str]
     ) -> Outcome:
-        if request.event in (ActionEvent.REMINDER, ActionEvent.FOLLOWUP_OVERDUE):
-            return Outcome.sent(f"nothing to send for {request.event}", refs=refs)
+        if request.event in TEAM_EVENTS:
+            return Outcome.nothing(request.event, refs=refs)
 
         async def steps(found: dict[str, str]) -> str:
             return await self._steps(request, session, found)

@@ -39,7 +39,7 @@ import aiohttp
 
 from incidentd.act.config import OpsgenieConfig
 from incidentd.act.http import Reply, attempt, check, exchange
-from incidentd.act.target import ActionEvent, ActionRequest, Outcome
+from incidentd.act.target import TEAM_EVENTS, ActionEvent, ActionRequest, Outcome
 from incidentd.errors import PermanentError, TransientError
 
 MESSAGE_LIMIT = 130
@@ -199,8 +199,8 @@ class OpsgenieTarget:
     async def send(
         self, request: ActionRequest, session: aiohttp.ClientSession, refs: Mapping[str, str]
     ) -> Outcome:
-        if request.event in (ActionEvent.REMINDER, ActionEvent.FOLLOWUP_OVERDUE):
-            return Outcome.sent(f"nothing to send for {request.event}", refs=refs)
+        if request.event in TEAM_EVENTS:
+            return Outcome.nothing(request.event, refs=refs)
 
         async def steps(found: dict[str, str]) -> str:
             if PENDING + request.key in found:

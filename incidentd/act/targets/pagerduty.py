@@ -125,7 +125,7 @@ class PagerDutyTarget:
     ) -> Outcome:
         action = ACTIONS.get(request.event)
         if action is None:
-            return Outcome.sent(f"nothing to send for {request.event}", refs=refs)
+            return Outcome.nothing(request.event, refs=refs)
 
         async def steps(found: dict[str, str]) -> str:
             # the key PagerDuty acknowledged first wins: stable across retries and restarts

@@ -42,7 +42,7 @@ import aiohttp
 from incidentd.act.config import PublicStep, StatuspageConfig
 from incidentd.act.http import Reply, attempt, check, exchange, retry_after
 from incidentd.act.render import render_text
-from incidentd.act.target import ActionEvent, ActionRequest, Outcome
+from incidentd.act.target import TEAM_EVENTS, ActionEvent, ActionRequest, Outcome
 from incidentd.errors import PermanentError, TransientError
 
 NAME_LIMIT = 255
@@ -251,12 +251,8 @@ class StatuspageTarget:
     async def send(
         self, request: ActionRequest, session: aiohttp.ClientSession, refs: Mapping[str, str]
     ) -> Outcome:
-        if request.event in (
-            ActionEvent.SLA_BREACHED,
-            ActionEvent.REMINDER,
-            ActionEvent.FOLLOWUP_OVERDUE,
-        ):
-            return Outcome.sent(f"nothing to send for {request.event}", refs=refs)
+        if request.event is ActionEvent.SLA_BREACHED or request.event in TEAM_EVENTS:
+            return Outcome.nothing(request.event, refs=refs)
 
         async def steps(found: dict[str, str]) -> str:
             if "incident_id" not in found:
