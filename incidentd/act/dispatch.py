@@ -33,6 +33,7 @@ import structlog
 from incidentd import metrics
 from incidentd.act import registry
 from incidentd.act.outbox import Action, ActionState, Claimed, Outbox, backoff
+from incidentd.act.plan import bridge_targets
 from incidentd.act.routing import OutboxSpec
 from incidentd.act.target import (
     ActionRequest,
@@ -43,7 +44,6 @@ from incidentd.act.target import (
     Target,
     idempotency_key,
 )
-from incidentd.act.targets.bridge import UrlBridge, ZoomBridge
 from incidentd.act.targets.opsgenie import OpsgenieTarget
 from incidentd.act.targets.pagerduty import PagerDutyTarget
 from incidentd.clock import Clock, pause
@@ -58,7 +58,6 @@ from incidentd.store.base import CommandBus, StateStore
 
 log = structlog.get_logger(__name__)
 
-BRIDGES = (UrlBridge, ZoomBridge)
 PAGERS = (PagerDutyTarget, OpsgenieTarget)
 WAIT_STEP = 0.25
 """Seconds between looks at the bridge while a declaration message waits for it."""
@@ -182,15 +181,15 @@ class Dispatcher:
         now = self._clock.now()
         if action.recurring and await self._reminder_not_due(claimed, incident, timeline, now):
             return
-        refs = await self._outbox.refs(action.incident_id)
-        bridge = self._bridge_url(rules, refs)
-        if bridge is None and await self._waits_for_bridge(rules, target, action, refs, now):
+        bridges = bridge_targets(rules.targets)
+        refs = await self._outbox.refs(action.incident_id) if bridges else {}
+        bridge = _bridge_url(bridges, refs)
+        if bridge is None and await self._waits_for_bridge(rules, target, action, now):
             later = replace(action, due_at=now + timedelta(seconds=WAIT_STEP))
             await self._outbox.settle(claimed, later, claimed.refs, now=now)
             return
         request = self._request(rules, action, incident, timeline, bridge)
-        # An attempt never outlives its claim: past it, another worker would send again.
-        budget = min(_budget(rules, action.target), 0.8 * spec_claim(rules))
+        budget = _budget(rules, action.target)
         started = time.perf_counter()
         if action.attempts == 0 and action.sends == 0:
             lag = (now - action.created_at).total_seconds()
@@ -237,30 +236,19 @@ class Dispatcher:
             request = replace(request, key=f"{request.key}:{action.sends}")
         return request
 
-    def _bridge_url(self, rules: RuleSet, refs: Mapping[str, Mapping[str, str]]) -> str | None:
-        for name, target in self.targets(rules).items():
-            if isinstance(target, BRIDGES):
-                url = refs.get(name, {}).get("bridge_url")
-                if url:
-                    return url
-        return None
-
     async def _waits_for_bridge(
         self,
         rules: RuleSet,
         target: Target,
         action: Action,
-        refs: Mapping[str, Mapping[str, str]],
         now: datetime,
     ) -> bool:
         """A declaration message to a chat waits for the bridge link while a bridge target
         acting on the same event has not made it, up to `bridge_wait` after the decision (a
-        dead bridge action ends the wait)."""
+        dead bridge action ends the wait). Asked only while no bridge link is known."""
         if not action.waits_for or isinstance(target, PAGERS):
             return False
         if now - action.created_at >= rules.routing.outbox.bridge_wait:
-            return False
-        if any(refs.get(b, {}).get("bridge_url") for b in action.waits_for):
             return False
         for bridge in action.waits_for:
             key = idempotency_key(action.incident_id, action.event, bridge, action.seq)
@@ -372,16 +360,23 @@ def _exhausted(action: Action, attempts: int, spec: OutboxSpec, now: datetime) -
     return attempts >= spec.max_attempts or now - action.created_at >= spec.max_age
 
 
-def spec_claim(rules: RuleSet) -> float:
-    return rules.routing.outbox.claim_for.total_seconds()
-
-
 def _budget(rules: RuleSet, name: str) -> float:
     """Time for one attempt: a multi-step flow (Slack: create, invite, post; Opsgenie:
-    create, confirm) spends the target's timeout per step."""
+    create, confirm) spends the target's timeout per step. Never past 0.8 of the claim:
+    beyond it, another worker would send again."""
     config = rules.targets.targets.get(name)
     per_request = float(getattr(config, "seconds", 10.0))
-    return per_request * 4 + 5
+    claim = rules.routing.outbox.claim_for.total_seconds()
+    return min(per_request * 4 + 5, 0.8 * claim)
+
+
+def _bridge_url(bridges: frozenset[str], refs: Mapping[str, Mapping[str, str]]) -> str | None:
+    """The link a bridge target of the incident made, if one did."""
+    for name in sorted(bridges):
+        url = refs.get(name, {}).get("bridge_url")
+        if url:
+            return url
+    return None
 
 
 def _person(rules: RuleSet, name: str) -> Person:
