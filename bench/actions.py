@@ -87,6 +87,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
+async def answering(http: aiohttp.ClientSession, url: str, what: str, *, tries: int) -> None:
+    """Poll `url` every 50 ms until it answers 200 (`tries` times at most)."""
+    for _ in range(tries):
+        try:
+            async with http.get(url) as r:
+                if r.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"{what} did not become ready")
+
+
 class Fake:
     def __init__(self) -> None:
         self.port = free_port()
@@ -98,15 +111,7 @@ class Fake:
         )
 
     async def ready(self, http: aiohttp.ClientSession) -> None:
-        for _ in range(100):
-            try:
-                async with http.get(self.url + "/_received") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-        raise RuntimeError("the fake PagerDuty did not start")
+        await answering(http, self.url + "/_received", "the fake PagerDuty", tries=100)
 
     async def received(self, http: aiohttp.ClientSession) -> list[tuple[str, str, float]]:
         async with http.get(self.url + "/_received") as r:
@@ -159,15 +164,7 @@ class Daemon:
         )
 
     async def ready(self, http: aiohttp.ClientSession) -> None:
-        for _ in range(200):
-            try:
-                async with http.get(self.url + "/readyz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-        raise RuntimeError("the daemon did not become ready")
+        await answering(http, self.url + "/readyz", "the daemon", tries=200)
 
     def stop(self) -> None:
         self.proc.terminate()
