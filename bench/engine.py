@@ -42,18 +42,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +60,8 @@ import engine_measure as measure
 import engine_profile
 import engine_storm as storms
 import redis
+from bench_machine import describe, exit_on_sigterm
 from ingest_cpu import wait_quiet
-from ingest_servers import version_of
 
 from incidentd.rules.loader import load
 
@@ -547,38 +544,6 @@ def render(summary: Json) -> str:
 # -- main ---------------------------------------------------------------------------------------
 
 
-def machine(args: argparse.Namespace) -> Json:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "",
-    )
-    try:
-        server = redis.Redis.from_url(args.redis_url).info("server").get("redis_version")
-    except redis.RedisError:
-        server = None
-    git = ["git", "--no-optional-locks", "-C", str(REPO)]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(
-        [*git, "diff", "--name-only", "HEAD", "--", "incidentd"], capture_output=True, text=True
-    )
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "packages": {p: version(p) for p in ("aiohttp", "orjson", "pydantic", "redis")},
-        "redis_server": server,
-        "wrk": version_of(["wrk", "-v"]),
-        "commit": head.stdout.strip(),
-        "modified_in_incidentd": dirty.stdout.split(),
-        "loadavg_at_start": os.getloadavg(),
-    }
-
-
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs of each case (median)")
@@ -631,10 +596,6 @@ def _check_tools(args: argparse.Namespace) -> None:
             sys.exit(f"bench/engine.py: no Redis at {args.redis_url}: {exc}")
 
 
-def _exit_on_sigterm(signum: int, _: object) -> None:
-    sys.exit(128 + signum)  # unwinds: daemons stopped, Redis keys deleted, temp files removed
-
-
 SECTION_RUNNERS: dict[str, Callable[[argparse.Namespace, Inputs], Json]] = {
     "replay": section_replay,
     "engine": section_engine,
@@ -645,11 +606,11 @@ SECTION_RUNNERS: dict[str, Callable[[argparse.Namespace, Inputs], Json]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     args = _parse_args(argv)
     _check_tools(args)
     began = datetime.now(UTC)
-    info = machine(args)
+    info = describe(args.redis_url, {"wrk": ["wrk", "-v"]})
     print(f"engine benchmark {began:%Y-%m-%d %H:%M} UTC on {info['cores']} x {info['cpu']}")
     print(f"commit {info['commit']}, modified: {info['modified_in_incidentd'] or 'nothing'}")
     results: Json = {}

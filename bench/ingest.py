@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -44,15 +43,15 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import redis
+from bench_machine import describe, exit_on_sigterm
 from ingest_bodies import write_bodies
 from ingest_cpu import CpuMeter, wait_quiet
 from ingest_loadgen import run_paced, run_wrk
-from ingest_servers import ALERTMANAGER, Alertmanager, BareAiohttp, Incidentd, Server, version_of
+from ingest_servers import ALERTMANAGER, Alertmanager, BareAiohttp, Incidentd, Server
 
 HERE = Path(__file__).resolve().parent
 SYSTEMS = ("incidentd", "aiohttp", "alertmanager")
@@ -371,27 +370,6 @@ def _fmt_ratio(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
-def machine(args: argparse.Namespace) -> Json:
-    cpu = ""
-    with open("/proc/cpuinfo") as info:
-        for line in info:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    server_info = redis.Redis.from_url(args.redis_url).info("server")
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "packages": {p: version(p) for p in ("aiohttp", "orjson", "pydantic", "redis")},
-        "wrk": version_of(["wrk", "-v"]),
-        "alertmanager": version_of([args.alertmanager, "--version"]),
-        "redis_server": server_info.get("redis_version"),
-        "loadavg_at_start": os.getloadavg(),
-    }
-
-
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each configuration")
@@ -441,16 +419,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _exit_on_sigterm(signum: int, _: object) -> None:
-    sys.exit(128 + signum)  # unwinds: servers stopped, Redis keys deleted, temp files removed
-
-
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     args = _parse_args(argv)
     _check_tools(args)
     began = datetime.now(UTC)
-    info = machine(args)
+    tools = {"wrk": ["wrk", "-v"], "alertmanager": [args.alertmanager, "--version"]}
+    info = describe(args.redis_url, tools)
     print(f"ingest benchmark {began:%Y-%m-%d %H:%M} UTC on {info['cores']} x {info['cpu']}")
     with tempfile.TemporaryDirectory(prefix="incidentd-bench-") as tmp:
         work = Path(tmp)
