@@ -364,7 +364,7 @@ class Engine:
                 heapq.heappush(s.resolutions, (due, group.id))
         s.changed_groups.add(group.id)
         prior = s.alerts.get(state.fingerprint)
-        if before != member or prior is None or prior.severity is not state.severity:
+        if before != member or _scored_differently(prior, state):
             self.declarer.mark(group.id, at, state.fingerprint)
         else:  # a repeat that changes nothing scoring reads: a refresh now and then
             self.declarer.refresh(group.id, at)
@@ -564,3 +564,15 @@ class Engine:
                         (reason,),
                     )
                 )
+
+
+def _scored_differently(prior: AlertState | None, state: AlertState) -> bool:
+    """Whether scoring reads something else of the alert now than before (beyond its group
+    membership): its severity, name, labels (host and region) or the occurrence's start."""
+    return (
+        prior is None
+        or prior.severity is not state.severity
+        or prior.name != state.name
+        or prior.first_seen != state.first_seen
+        or prior.labels != state.labels
+    )

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from incidentd.declare.declarer import Declarer
 from incidentd.store.keys import Keys
 from tests.redis_server import RedisServer, answers_ping, redis_server_binary
 
@@ -54,3 +55,10 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
     prefix = f"incidentd-test-{uuid.uuid4().hex[:12]}"
     yield prefix
     delete_prefix(redis_url, prefix)
+
+
+@pytest.fixture(autouse=True)
+def verify_incremental_declarer_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every engine a test runs in this process checks its declarer's incremental state
+    (tallies, alert sets) against the state it is kept for, at every assessment."""
+    monkeypatch.setattr(Declarer, "verify", True)

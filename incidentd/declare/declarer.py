@@ -36,7 +36,7 @@ from incidentd.declare import incident as inc
 from incidentd.declare.followup import FollowUpEdit, watch_at
 from incidentd.declare.incident import Incident, IncidentStatus, Transition
 from incidentd.declare.policy import Action, PolicyDecision, evaluate
-from incidentd.declare.scoring import GroupFacts, Score, SignalCache, facts_of, score
+from incidentd.declare.scoring import GroupFacts, Score, ScoreCache, Tally, facts_of, score
 from incidentd.declare.timeline import Actor, TimelineEntry
 from incidentd.errors import InputError, WrongShape
 from incidentd.model import Priority, Status
@@ -53,7 +53,6 @@ ASSESS_UNTIED = timedelta(milliseconds=100)
 most this often: the first declaration is what people wait for (see `Declarer._when`)."""
 REFRESH_EVERY = timedelta(minutes=1)
 """A group that only gets repeats is assessed again this often (its duration grows)."""
-SIGNALS_KEPT = 200_000
 APPLIED_KEPT = 1000
 FIRST_NUMBER = 1000
 """The first incident is INC-1000: ids of one width sort as text."""
@@ -184,17 +183,23 @@ def apply_meta(state: DeclareState, meta: Mapping[str, Any]) -> None:
 
 
 class Declarer:
+    verify = False
+    """Check what is kept incrementally (each group's tally, each incident's sets of alert
+    ids) against what it is kept for, at every use, and raise when they differ: the test
+    suite turns it on (tests/conftest.py)."""
+
     def __init__(
         self, state: DeclareState | None = None, *, retention: timedelta = timedelta(hours=24)
     ) -> None:
         self.state = state or DeclareState()
         self._retention = retention
         self._pending_verdicts: list[Verdict] = []
-        self._signals: SignalCache = {}
+        """Verdicts made inside a transition (a declare-clock breach), recorded after it."""
         self._sets: dict[str, tuple[_Indexed, _Indexed]] = {}
         """Per incident: its alert and firing ids as sets (see `_index`)."""
-        """Scoring's per-alert Signals, remade only when an alert's state changed."""
-        """Verdicts made inside a transition (a declare-clock breach), recorded after it."""
+        self._tallies: dict[str, Tally] = {}
+        """Per group: what scoring reads of its firing members, kept member by member."""
+        self._scores = ScoreCache()
 
     # -- what the engine tells it ----------------------------------------------------------
 
@@ -216,13 +221,7 @@ class Declarer:
                 if incident.open and group is not None:
                     facts = facts_of(group, alerts, spec=spec.scoring)
                     when = assessment_instant(group.last_seen)
-                    s.scores[gid] = score(
-                        facts,
-                        impact,
-                        spec=spec.scoring,
-                        now=when,
-                        transient=spec.scoring.transient_odds,
-                    )
+                    s.scores[gid] = self._score(facts, impact, spec, when)
             self._schedule(incident, spec)
         for gid, since in s.pending.items():
             if gid in groups:
@@ -331,6 +330,7 @@ class Declarer:
         s.by_group.pop(group_id, None)
         s.scores.pop(group_id, None)
         s.last_assessed.pop(group_id, None)
+        self._tallies.pop(group_id, None)
         if group_id in s.pending or group_id in s.assessed:
             s.pending.pop(group_id, None)
             s.assessed.pop(group_id, None)
@@ -488,12 +488,8 @@ class Declarer:
         s = self.state
         touched = s.touched.pop(group.id, None)
         s.last_assessed[group.id] = now
-        if len(self._signals) > SIGNALS_KEPT:
-            self._signals.clear()  # evicted alerts linger in it: start afresh now and then
-        facts = facts_of(group, alerts, spec=spec.scoring, cache=self._signals)
-        scored = score(
-            facts, impact, spec=spec.scoring, now=now, transient=spec.scoring.transient_odds
-        )
+        facts = self._facts(group, alerts, spec, touched)
+        scored = self._score(facts, impact, spec, now)
         tied = s.incidents.get(s.by_group.get(group.id, ""))
         if tied is not None and tied.open:
             s.scores[group.id] = scored
@@ -520,6 +516,43 @@ class Declarer:
         self._record(decision, target, out)
         out.extend(self._pending_verdicts)
         self._pending_verdicts.clear()
+
+    def _score(
+        self, facts: GroupFacts, impact: ImpactMap, spec: DeclarationFile, now: datetime
+    ) -> Score:
+        scoring = spec.scoring
+        odds = scoring.transient_odds
+        return score(facts, impact, spec=scoring, now=now, transient=odds, cache=self._scores)
+
+    def _facts(
+        self,
+        group: Group,
+        alerts: Mapping[str, AlertState],
+        spec: DeclarationFile,
+        touched: set[str] | None,
+    ) -> GroupFacts:
+        """The group's facts from its tally, brought up to date with the members that changed
+        (`touched`; None: all of them). A tally that disagrees with the group's own counts
+        of firing members (a change nobody marked) is built again."""
+        tally = self._tallies.get(group.id)
+        if tally is None or tally.spec is not spec.scoring:
+            tally = self._tallies[group.id] = Tally(spec.scoring)
+            touched = None
+        members = group.members
+        if touched is None:
+            for fingerprint in [*tally.driving, *tally.not_driving, *members]:
+                tally.put(fingerprint, members.get(fingerprint), alerts.get(fingerprint))
+        else:
+            for fingerprint in touched:
+                tally.put(fingerprint, members.get(fingerprint), alerts.get(fingerprint))
+            if tally.firing != group.firing or len(tally.driving) + tally.unknown != group.driving:
+                return self._facts(group, alerts, spec, None)
+        facts = tally.facts(group)
+        if self.verify:
+            expected = facts_of(group, alerts, spec=spec.scoring)
+            if facts != expected:
+                raise RuntimeError(f"tally of {group.id} is off: {facts} != {expected}")
+        return facts
 
     def _most_urgent(self, incident: Incident, fresh: Score) -> Score:
         """An incident of several groups follows its most urgent group, not the last one
@@ -617,9 +650,11 @@ class Declarer:
         """The incident's alerts follow the group: driving alerts attached, resolved ones
         marked so (the last one starts the quiet period of auto-resolve). Only the members
         that changed are looked at (`touched`; None: all of them)."""
-        signals = facts.signals
-        if touched is not None:
-            signals = tuple(sig for sig in signals if sig.fingerprint in touched)
+        driving = facts.driving
+        if touched is None:
+            signals = facts.signals
+        else:
+            signals = tuple(driving[fp] for fp in sorted(touched) if fp in driving)
         known, now_firing = self._index(incident)
         step = inc.attach_alerts(incident, signals, now=now, index=(known, now_firing))
         candidates = step.incident.firing if touched is None else touched
@@ -632,8 +667,12 @@ class Declarer:
             and m.status is not Status.FIRING
         ]
         if gone:
-            resolved = inc.resolve_alerts(step.incident, gone, now=now)
+            resolved = inc.resolve_alerts(step.incident, gone, now=now, firing=firing)
             step = Transition(resolved.incident, step.entries + resolved.entries)
+            if firing is not None:  # the firing set follows (not built again next time)
+                firing.difference_update(gone)
+                alerts = self._sets[incident.id][0]
+                self._sets[incident.id] = (alerts, (step.incident.firing, firing))
         if step.entries:
             self._apply(step, spec)
         score_now = self.state.scores.get(group.id)
@@ -650,6 +689,8 @@ class Declarer:
         alerts = _follow(incident.alerts, None if cached is None else cached[0])
         firing = _follow(incident.firing, None if cached is None else cached[1])
         self._sets[incident.id] = ((incident.alerts, alerts), (incident.firing, firing))
+        if self.verify and (alerts != set(incident.alerts) or firing != set(incident.firing)):
+            raise RuntimeError(f"the alert sets of {incident.id} are off")
         return alerts, firing
 
     def _apply(self, step: Transition, spec: DeclarationFile) -> None:

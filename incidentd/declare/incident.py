@@ -371,18 +371,24 @@ def attach_alerts(
     )
 
 
-def resolve_alerts(incident: Incident, fingerprints: Iterable[str], *, now: datetime) -> Transition:
-    """Attached alerts that resolved; when the last one does, the quiet period starts."""
-    firing = set(incident.firing)
-    gone = [f for f in dict.fromkeys(fingerprints) if f in firing]
+def resolve_alerts(
+    incident: Incident,
+    fingerprints: Iterable[str],
+    *,
+    now: datetime,
+    firing: AbstractSet[str] | None = None,
+) -> Transition:
+    """Attached alerts that resolved; when the last one does, the quiet period starts.
+    `firing`: the set of `incident.firing`, when the caller keeps it (read, not kept)."""
+    was_firing = set(incident.firing) if firing is None else firing
+    gone = [f for f in dict.fromkeys(fingerprints) if f in was_firing]
     if not gone:
         return Transition(incident)
-    firing.difference_update(gone)
+    still = len(was_firing) - len(gone)
     events: list[Event] = [
-        (EntryKind.ALERT_RESOLVED, ENGINE, {"fingerprint": f, "still_firing": len(firing)})
-        for f in gone
+        (EntryKind.ALERT_RESOLVED, ENGINE, {"fingerprint": f, "still_firing": still}) for f in gone
     ]
-    quiet = incident.quiet_since if firing else now
+    quiet = incident.quiet_since if still else now
     order = dict.fromkeys(incident.firing)  # in C: a storm incident has thousands
     for fingerprint in gone:
         del order[fingerprint]

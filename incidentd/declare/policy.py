@@ -258,7 +258,7 @@ def _cooling(
 def _follow(ctx: _Context, incident: Incident) -> PolicyDecision:
     new, old = ctx.score.priority, incident.priority
     tied = {"incident_id": incident.id, "previous": old}
-    if new.above(old) and ctx.facts.signals:
+    if new.above(old) and ctx.facts.drivers.count:
         return ctx.decide(Action.ESCALATE, f"{incident.id} escalates from {old} to {new}", **tied)
     if new.above(old):
         reason = f"{incident.id} stays {old}: only silenced or flapping alerts would raise it"
@@ -283,7 +283,7 @@ def _no_driver(facts: GroupFacts) -> str:
 
 def _short_of(ctx: _Context, limits: Thresholds) -> str | None:
     """Why the group does not meet the declaration condition, or None when it does."""
-    priority, count = ctx.score.priority, len(ctx.facts.signals)
+    priority, count = ctx.score.priority, ctx.facts.drivers.count
     if not priority.at_least(limits.declare_at):
         return f"{priority} is below the declaration threshold {limits.declare_at}"
     if count < limits.min_signals:
@@ -306,7 +306,7 @@ def _untied(
         return ctx.decide(Action.NONE, *limits.notes, short)
     met = (
         f"{ctx.score.priority} reaches the declaration threshold {limits.declare_at} with "
-        f"{len(ctx.facts.signals)} distinct driving alerts",
+        f"{ctx.facts.drivers.count} distinct driving alerts",
         *limits.notes,
     )
     since = pending_since or ctx.now
@@ -361,7 +361,7 @@ def evaluate(
         return _follow(ctx, incident)
     if incident is not None:
         resolved = (*resolved, incident)
-    if not facts.signals:
+    if not facts.drivers.count:
         return ctx.decide(Action.NONE, _no_driver(facts))
     target = join_target(facts, open_incidents, policy.join, ctx.now)
     if target is not None:

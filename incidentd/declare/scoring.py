@@ -23,6 +23,7 @@ impact, and says so. Pure: no clock (time is `now`), no I/O.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -31,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from incidentd.correlate.dedup import AlertState
-from incidentd.correlate.grouping import Group
+from incidentd.correlate.grouping import Group, Member
 from incidentd.correlate.impact import CRITICALITY_RANK, BlastRadius, ImpactMap
 from incidentd.model import Priority, Severity, Status
 from incidentd.rules.schema import (
@@ -51,6 +52,8 @@ TransientOdds = Mapping[tuple[str | None, str], float]
 """(impact-map service or None, alert name) -> learned odds that it resolves by itself."""
 _PORT = re.compile(r":\d+$")
 L = TypeVar("L", ImpactLevel, UrgencyLevel)
+K = TypeVar("K")
+_SEVERITY_RANK = {s: s.rank for s in Severity}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,25 @@ class Signal:
 
 
 @dataclass(frozen=True, slots=True)
+class Drivers:
+    """What urgency reads of a group's driving alerts, counted once (see `Tally`)."""
+
+    count: int = 0
+    severity: Severity | None = None
+    """The most severe driving alert's severity."""
+    severity_names: str = ""
+    """The names of the driving alerts of that severity (`_names`, 3 of them)."""
+    hosts: int = 0
+    host_names: str = ""
+    regions: int = 0
+    region_names: str = ""
+    first_seen: tuple[datetime, ...] = ()
+    """When each driving alert was first seen, sorted."""
+    kinds: frozenset[tuple[tuple[str | None, str], int]] = frozenset()
+    """(service, alert name) of the driving alerts, and how many (learned odds read them)."""
+
+
+@dataclass(frozen=True, slots=True)
 class GroupFacts:
     """What scoring and the policy need of one group, taken at one moment."""
 
@@ -80,15 +102,22 @@ class GroupFacts:
     firing member): what identifies the failure for joining and cool-down."""
     capabilities: frozenset[str]
     root_causes: tuple[str, ...]
-    signals: tuple[Signal, ...]
-    """The driving members (firing, not silenced, not flapping), by fingerprint."""
+    driving: Mapping[str, Signal]
+    """The driving members (firing, not silenced, not flapping) by fingerprint."""
     driving_services: frozenset[str]
+    drivers: Drivers
     silenced: int
     """Firing members that are silenced (whether flapping or not)."""
     flapping: int
     """Firing members that flap and are not silenced."""
     unknown: int = 0
     """Driving members whose alert state was not given: left out of the signals."""
+
+    @property
+    def signals(self) -> tuple[Signal, ...]:
+        """The driving members, by fingerprint (sorted at each call: the policy needs only
+        `drivers.count`; a declaration, all of them)."""
+        return tuple(self.driving[fp] for fp in sorted(self.driving))
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +197,188 @@ def _signal(fingerprint: str, service: str | None, state: AlertState, spec: Scor
     )
 
 
-SignalCache = dict[str, tuple[AlertState, str | None, ScoringSpec, Signal]]
-"""fingerprint -> (the state, service and spec a Signal was made from, the Signal)."""
+class _Names:
+    """A multiset of names (hosts, regions, alert names) and the note `_names` makes of its
+    distinct names, kept until one enters or leaves: a storm group has thousands of hosts."""
+
+    __slots__ = ("_limit", "_note", "counts")
+
+    def __init__(self, limit: int = 4) -> None:
+        self.counts: dict[str, int] = {}
+        self._note: str | None = None
+        self._limit = limit
+
+    def add(self, name: str) -> None:
+        before = self.counts.get(name, 0)
+        self.counts[name] = before + 1
+        if not before:
+            self._note = None
+
+    def remove(self, name: str) -> None:
+        left = self.counts[name] - 1
+        if left:
+            self.counts[name] = left
+        else:
+            del self.counts[name]
+            self._note = None
+
+    def note(self) -> str:
+        if self._note is None:
+            self._note = _names(self.counts, self._limit)
+        return self._note
+
+
+_SILENCED, _FLAPPING, _UNKNOWN = "silenced", "flapping", "unknown"
+
+
+class Tally:
+    """What scoring reads of one group's firing members, kept up to date member by member:
+    `put` costs the same for a group of 5 members or 50,000, and `facts` copies only what
+    a score reads. The declarer keeps one per group and puts the members that changed since
+    the last assessment; `facts_of` builds one from scratch."""
+
+    __slots__ = (
+        "_first_seen",
+        "_hosts",
+        "_kinds",
+        "_regions",
+        "_services",
+        "_severities",
+        "_states",
+        "driving",
+        "flapping",
+        "not_driving",
+        "silenced",
+        "spec",
+        "unknown",
+    )
+
+    def __init__(self, spec: ScoringSpec = DEFAULT_SCORING) -> None:
+        self.spec = spec
+        self.not_driving: dict[str, str] = {}
+        """Firing members that do not drive: silenced, flapping, or with no alert state."""
+        self._states: dict[str, AlertState] = {}
+        """The state each driving Signal was made from (an unchanged state keeps its Signal)."""
+        self.driving: dict[str, Signal] = {}
+        self.silenced = self.flapping = self.unknown = 0
+        self._services: dict[str, int] = {}
+        self._hosts = _Names()
+        self._regions = _Names()
+        self._severities: dict[Severity, _Names] = {}
+        self._first_seen: list[datetime] = []
+        self._kinds: dict[tuple[str | None, str], int] = {}
+
+    @property
+    def firing(self) -> int:
+        return len(self.driving) + len(self.not_driving)
+
+    def put(self, fingerprint: str, member: Member | None, state: AlertState | None) -> None:
+        """The member `fingerprint` as it is now (None: no longer in the group)."""
+        reuse = self._states.get(fingerprint) is state
+        old = self._drop(fingerprint)
+        if member is None or member.status is not Status.FIRING:
+            return
+        if member.silenced:
+            self.not_driving[fingerprint] = _SILENCED
+            self.silenced += 1
+        elif member.flapping:
+            self.not_driving[fingerprint] = _FLAPPING
+            self.flapping += 1
+        elif state is None:
+            self.not_driving[fingerprint] = _UNKNOWN
+            self.unknown += 1
+        else:
+            if not (reuse and old is not None and old.service == member.service):
+                old = _signal(fingerprint, member.service, state, self.spec)
+            self._states[fingerprint] = state
+            self.add(old)
+
+    def _drop(self, fingerprint: str) -> Signal | None:
+        """Count the member out; its Signal if it drove."""
+        kind = self.not_driving.pop(fingerprint, None)
+        if kind is not None:
+            if kind is _SILENCED:
+                self.silenced -= 1
+            elif kind is _FLAPPING:
+                self.flapping -= 1
+            else:
+                self.unknown -= 1
+            return None
+        signal = self.driving.pop(fingerprint, None)
+        if signal is None:
+            return None
+        del self._states[fingerprint]
+        if signal.service is not None:
+            _uncount(self._services, signal.service)
+        if signal.host is not None:
+            self._hosts.remove(signal.host)
+        if signal.region is not None:
+            self._regions.remove(signal.region)
+        names = self._severities[signal.severity]
+        names.remove(signal.name)
+        if not names.counts:
+            del self._severities[signal.severity]
+        del self._first_seen[bisect.bisect_left(self._first_seen, signal.first_seen)]
+        _uncount(self._kinds, (signal.service, signal.name))
+        return signal
+
+    def add(self, signal: Signal) -> None:
+        """Count in a driving alert as scoring sees it (`put` makes the Signal itself)."""
+        self.driving[signal.fingerprint] = signal
+        if signal.service is not None:
+            self._services[signal.service] = self._services.get(signal.service, 0) + 1
+        if signal.host is not None:
+            self._hosts.add(signal.host)
+        if signal.region is not None:
+            self._regions.add(signal.region)
+        names = self._severities.get(signal.severity)
+        if names is None:
+            names = self._severities[signal.severity] = _Names(3)
+        names.add(signal.name)
+        bisect.insort(self._first_seen, signal.first_seen)
+        kind = (signal.service, signal.name)
+        self._kinds[kind] = self._kinds.get(kind, 0) + 1
+
+    def drivers(self) -> Drivers:
+        top = max(self._severities, key=_SEVERITY_RANK.__getitem__, default=None)
+        return Drivers(
+            count=len(self.driving),
+            severity=top,
+            severity_names="" if top is None else self._severities[top].note(),
+            hosts=len(self._hosts.counts),
+            host_names=self._hosts.note(),
+            regions=len(self._regions.counts),
+            region_names=self._regions.note(),
+            first_seen=tuple(self._first_seen),
+            kinds=frozenset(self._kinds.items()),
+        )
+
+    def facts(self, group: Group) -> GroupFacts:
+        """The group's facts as of the last `put` (the Signals are copied: a GroupFacts does
+        not change when the tally does)."""
+        return GroupFacts(
+            group_id=group.id,
+            group_key=group.key,
+            opened_at=group.opened_at,
+            services=frozenset(group.services),
+            blast_radius=frozenset(group.blast_radius),
+            capabilities=frozenset(group.capabilities),
+            root_causes=group.root_causes,
+            driving=dict(self.driving),
+            driving_services=frozenset(self._services),
+            drivers=self.drivers(),
+            silenced=self.silenced,
+            flapping=self.flapping,
+            unknown=self.unknown,
+        )
+
+
+def _uncount(counts: dict[K, int], key: K) -> None:
+    left = counts[key] - 1
+    if left:
+        counts[key] = left
+    else:
+        del counts[key]
 
 
 def facts_of(
@@ -177,48 +386,15 @@ def facts_of(
     alerts: Mapping[str, AlertState],
     *,
     spec: ScoringSpec = DEFAULT_SCORING,
-    cache: SignalCache | None = None,
 ) -> GroupFacts:
     """The facts of `group`; `alerts` holds the states of its members (by fingerprint), and
-    `spec` says which labels name a host and a region. Costs one pass over the members;
-    `cache` (kept by the caller) saves remaking the Signal of a member whose state object,
-    service and spec are the very same as last time."""
-    signals: list[Signal] = []
-    silenced = flapping = unknown = 0
+    `spec` says which labels name a host and a region. One pass over the members (the
+    declarer keeps a `Tally` per group instead)."""
+    tally = Tally(spec)
     for fingerprint, member in group.members.items():
-        if member.status is not Status.FIRING:
-            continue
-        if member.silenced:
-            silenced += 1
-        elif member.flapping:
-            flapping += 1
-        elif (state := alerts.get(fingerprint)) is None:
-            unknown += 1
-        elif cache is None:
-            signals.append(_signal(fingerprint, member.service, state, spec))
-        else:
-            hit = cache.get(fingerprint)
-            if hit is not None and hit[0] is state and hit[1] == member.service and hit[2] is spec:
-                signals.append(hit[3])
-            else:
-                made = _signal(fingerprint, member.service, state, spec)
-                cache[fingerprint] = (state, member.service, spec, made)
-                signals.append(made)
-    signals.sort(key=lambda s: s.fingerprint)
-    return GroupFacts(
-        group_id=group.id,
-        group_key=group.key,
-        opened_at=group.opened_at,
-        services=frozenset(group.services),
-        blast_radius=frozenset(group.blast_radius),
-        capabilities=frozenset(group.capabilities),
-        root_causes=group.root_causes,
-        signals=tuple(signals),
-        driving_services=frozenset(s.service for s in signals if s.service is not None),
-        silenced=silenced,
-        flapping=flapping,
-        unknown=unknown,
-    )
+        if member.status is Status.FIRING:
+            tally.put(fingerprint, member, alerts.get(fingerprint))
+    return tally.facts(group)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -308,15 +484,15 @@ def _stake(
 
 
 def _impact_factors(
-    facts: GroupFacts, radius: BlastRadius, impact: ImpactMap, spec: ImpactSpec
-) -> list[Factor]:
+    driving_services: frozenset[str], radius: BlastRadius, impact: ImpactMap, spec: ImpactSpec
+) -> tuple[Factor, ...]:
     w = spec.weights
     total = sum(w.model_dump().values())
-    top = _most_critical(facts.driving_services, impact)
+    top = _most_critical(driving_services, impact)
     widest = _most_critical(radius.services, impact)
     facing = [n for n in radius.services if impact.services[n].customer_facing]
     caps = radius.capabilities
-    return [
+    return (
         Factor(
             "impact.criticality",
             *_criticality(top, w.criticality, total, spec),
@@ -360,13 +536,61 @@ def _impact_factors(
             spec.capabilities,
             f"capabilities touched ({_names(caps)})" if caps else "no capability touched",
         ),
-    ]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Impact:
+    """The impact side of a score: a function of the driving services alone."""
+
+    factors: tuple[Factor, ...]
+    services: tuple[str, ...]
+    capabilities: tuple[str, ...]
+
+
+def _impact(driving_services: frozenset[str], impact: ImpactMap, spec: ImpactSpec) -> _Impact:
+    radius = impact.blast_radius(driving_services)
+    return _Impact(
+        factors=_impact_factors(driving_services, radius, impact, spec),
+        services=tuple(sorted(radius.services)),
+        capabilities=by_stakes(radius.capabilities, impact, spec),
+    )
+
+
+class ScoreCache:
+    """What scores share, for one impact map and scoring spec (a new one of either empties
+    it): the impact side by driving services (a storm reassesses the same few services'
+    failure many times a second) and the urgency weights' total."""
+
+    __slots__ = ("_for", "_impacts", "_limit", "urgency_total")
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._for: tuple[ImpactMap, ScoringSpec] | None = None
+        self._impacts: dict[frozenset[str], _Impact] = {}
+        self._limit = limit
+        self.urgency_total = 0.0
+
+    def _of(self, impact: ImpactMap, spec: ScoringSpec) -> None:
+        if self._for is None or self._for[0] is not impact or self._for[1] is not spec:
+            self._for = (impact, spec)
+            self._impacts.clear()
+            weights = spec.urgency.weights
+            self.urgency_total = sum(weights.model_dump(exclude={"flapping"}).values())
+
+    def impact(self, services: frozenset[str], impact: ImpactMap, spec: ScoringSpec) -> _Impact:
+        self._of(impact, spec)
+        found = self._impacts.get(services)
+        if found is None:
+            if len(self._impacts) >= self._limit:
+                self._impacts.clear()
+            found = self._impacts[services] = _impact(services, impact, spec.impact)
+        return found
 
 
 def _unmapped_factor(facts: GroupFacts) -> Factor:
     return Factor(
         "impact.unmapped",
-        len(facts.signals),
+        facts.drivers.count,
         0.0,
         "no driving alert maps to a service of services.yaml: impact is scored at its lowest "
         "(minor), urgency alone speaks",
@@ -379,46 +603,41 @@ def _unmapped_factor(facts: GroupFacts) -> Factor:
 def _counted(
     name: str,
     what: str,
-    items: set[str],
+    count: int,
+    names: str,
     weight: float,
     total: float,
     steps: UrgencySteps,
-    *,
-    listed: bool = True,
 ) -> Factor:
-    count = len(items)
-    names = f" ({_names(items)})" if listed and items else ""
+    listed = f" ({names})" if names else ""
     return Factor(
         name,
         count,
         _points(weight, _reached(count, steps.values()) / 3, total),
-        f"{count} {what}{names}: {_step_note(count, steps.values(), URGENCY_NAMES)}",
+        f"{count} {what}{listed}: {_step_note(count, steps.values(), URGENCY_NAMES)}",
     )
 
 
-def _severity_factor(facts: GroupFacts, spec: UrgencySpec, total: float) -> Factor:
-    top = max((s.severity for s in facts.signals), default=None)
+def _severity_factor(drivers: Drivers, spec: UrgencySpec, total: float) -> Factor:
+    top = drivers.severity
     if top is None:
         return Factor("urgency.severity", "none", 0.0, "no driving alert")
     fraction: float = getattr(spec.severity, top.value)
-    names = sorted({s.name for s in facts.signals if s.severity is top})
-    note = f"most severe driving alert: {top} ({_names(names, 3)})"
+    note = f"most severe driving alert: {top} ({drivers.severity_names})"
     return Factor(
         "urgency.severity", top.value, _points(spec.weights.severity, fraction, total), note
     )
 
 
-def _time_factors(
-    facts: GroupFacts, spec: UrgencySpec, total: float, now: datetime
-) -> list[Factor]:
+def _time_factors(drivers: Drivers, spec: UrgencySpec, total: float, now: datetime) -> list[Factor]:
     w = spec.weights
-    seen = [s.first_seen for s in facts.signals]
-    lasted = max(timedelta(0), now - min(seen)) if seen else timedelta(0)
+    seen = drivers.first_seen  # sorted
+    lasted = max(timedelta(0), now - seen[0]) if seen else timedelta(0)
     seconds = lasted.total_seconds()
     window = spec.growth_window
     # A ratio, not a count: a new alert raises it, but an alert first seen long ago (a late
     # member) lowers it. Scores only ever rise with alerts that arrive at `now`.
-    recent = sum(1 for at in seen if now - at < window)
+    recent = len(seen) - bisect.bisect_right(seen, now - window)  # now - at < window
     before = len(seen) - recent
     ratio = recent / before if before else 0.0
     growth_note = (
@@ -445,7 +664,7 @@ def _time_factors(
 
 
 def _damping_factors(facts: GroupFacts, spec: UrgencySpec, total: float) -> list[Factor]:
-    firing = len(facts.signals) + facts.flapping
+    firing = facts.drivers.count + facts.flapping
     share = facts.flapping / firing if firing else 0.0
     return [
         Factor(
@@ -465,20 +684,20 @@ def _damping_factors(facts: GroupFacts, spec: UrgencySpec, total: float) -> list
     ]
 
 
-def _urgency_factors(facts: GroupFacts, spec: UrgencySpec, now: datetime) -> list[Factor]:
+def _urgency_factors(
+    facts: GroupFacts, spec: UrgencySpec, now: datetime, total: float
+) -> list[Factor]:
     w = spec.weights
-    total = sum(w.model_dump(exclude={"flapping"}).values())
-    signals = facts.signals
-    hosts = {s.host for s in signals if s.host is not None}
-    regions = {s.region for s in signals if s.region is not None}
-    alerts = {s.fingerprint for s in signals}
+    d = facts.drivers
     factors = [
-        _severity_factor(facts, spec, total),
+        _severity_factor(d, spec, total),
         # fingerprints say nothing to a reader: the count is enough
-        _counted("urgency.signals", "alerts", alerts, w.signals, total, spec.signals, listed=False),
-        _counted("urgency.hosts", "hosts", hosts, w.hosts, total, spec.hosts),
-        _counted("urgency.regions", "regions", regions, w.regions, total, spec.regions),
-        *_time_factors(facts, spec, total, now),
+        _counted("urgency.signals", "alerts", d.count, "", w.signals, total, spec.signals),
+        _counted("urgency.hosts", "hosts", d.hosts, d.host_names, w.hosts, total, spec.hosts),
+        _counted(
+            "urgency.regions", "regions", d.regions, d.region_names, w.regions, total, spec.regions
+        ),
+        *_time_factors(d, spec, total, now),
         *_damping_factors(facts, spec, total),
     ]
     points = sum(f.contribution for f in factors)
@@ -511,20 +730,35 @@ def transient_factor(signals: Sequence[Signal], likely: TransientOdds) -> Factor
     """`urgency.transient`: which driving alerts a learned model (`incidentd suggest`) expects
     to resolve by themselves within minutes. A note for the reader, never points: a model's
     guess does not decide a declaration (sustain times do; see docs/suggestions.md)."""
+    kinds: dict[tuple[str | None, str], int] = {}
+    for s in signals:
+        kinds[(s.service, s.name)] = kinds.get((s.service, s.name), 0) + 1
+    return _transient(kinds.items(), len(signals), likely)
+
+
+def _transient(
+    kinds: Iterable[tuple[tuple[str | None, str], int]], driving: int, likely: TransientOdds
+) -> Factor:
     found = sorted(
-        (odds, f"{s.service or 'unmapped'}/{s.name}")
-        for s in signals
-        if (odds := likely.get((s.service, s.name))) is not None and odds >= TRANSIENT_NOTE_AT
+        (odds, f"{service or 'unmapped'}/{name}", count)
+        for (service, name), count in kinds
+        if (odds := likely.get((service, name))) is not None and odds >= TRANSIENT_NOTE_AT
     )
     if not found:
         return Factor("urgency.transient", 0, 0.0, "no driving alert is known to be transient")
-    named = ", ".join(f"{name} ({odds:.0%})" for odds, name in reversed(found[-3:]))
-    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    likeliest: list[tuple[float, str]] = []  # the 3 likeliest alerts (one name may repeat)
+    for odds, name, count in reversed(found):
+        likeliest.extend([(odds, name)] * min(count, 3 - len(likeliest)))
+        if len(likeliest) == 3:
+            break
+    total = sum(count for _, _, count in found)
+    named = ", ".join(f"{name} ({odds:.0%})" for odds, name in likeliest)
+    more = f" and {total - 3} more" if total > 3 else ""
     return Factor(
         "urgency.transient",
-        len(found),
+        total,
         0.0,
-        f"{len(found)} of {len(signals)} driving alerts likely resolve by themselves within "
+        f"{total} of {driving} driving alerts likely resolve by themselves within "
         f"minutes (learned): {named}{more}; no points",
     )
 
@@ -536,17 +770,20 @@ def score(
     spec: ScoringSpec,
     now: datetime,
     transient: TransientOdds | None = None,
+    cache: ScoreCache | None = None,
 ) -> Score:
     """Score one group at `now` (see the module docstring). With `transient` (learned odds
     per (service, alert name)), the factors end with an `urgency.transient` note that adds
-    no points; without it, the score is exactly what it was."""
-    radius = impact.blast_radius(facts.driving_services)
-    impact_factors = _impact_factors(facts, radius, impact, spec.impact)
+    no points; without it, the score is exactly what it was. `cache` (kept by the caller)
+    saves recomputing the impact side of the same driving services."""
+    cache = cache or ScoreCache()
+    side = cache.impact(facts.driving_services, impact, spec)
+    impact_factors = list(side.factors)
     if not facts.driving_services:
         impact_factors.append(_unmapped_factor(facts))
-    urgency_factors = _urgency_factors(facts, spec.urgency, now)
+    urgency_factors = _urgency_factors(facts, spec.urgency, now, cache.urgency_total)
     if transient is not None:
-        urgency_factors.append(transient_factor(facts.signals, transient))
+        urgency_factors.append(_transient(facts.drivers.kinds, facts.drivers.count, transient))
     impact_points = min(100.0, round(sum(f.contribution for f in impact_factors), 1))
     urgency_points = min(100.0, max(0.0, round(sum(f.contribution for f in urgency_factors), 1)))
     impact_level = _level(impact_points, spec.impact.levels.values(), list(ImpactLevel))
@@ -560,6 +797,6 @@ def score(
         impact_points=impact_points,
         urgency_points=urgency_points,
         factors=(*impact_factors, *urgency_factors),
-        services=tuple(sorted(radius.services)),
-        capabilities=by_stakes(radius.capabilities, impact, spec.impact),
+        services=side.services,
+        capabilities=side.capabilities,
     )

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
+from incidentd.correlate.grouping import Group
 from incidentd.correlate.impact import ImpactMap
-from incidentd.declare.scoring import GroupFacts, Signal, score
+from incidentd.declare.scoring import GroupFacts, Signal, Tally, score
 from incidentd.insight import suggest_noise as sn
 from incidentd.insight.suggest import Report, read, suggest
 from incidentd.insight.suggest_evidence import run
@@ -159,19 +160,13 @@ def test_wilson_lower_bound() -> None:
 
 
 def _facts(*signals: Signal) -> GroupFacts:
-    return GroupFacts(
-        group_id="G-1",
-        group_key="k",
-        opened_at=h.T0,
-        services=frozenset({"search"}),
-        blast_radius=frozenset(),
-        capabilities=frozenset(),
-        root_causes=("search",),
-        signals=signals,
-        driving_services=frozenset({"search"}),
-        silenced=0,
-        flapping=0,
-    )
+    group = Group("G-1", "rule", "k", "v1", opened_at=h.T0, last_seen=h.T0)
+    group.services = {"search": len(signals)}
+    group.root_causes = ("search",)
+    tally = Tally()
+    for signal in signals:
+        tally.add(signal)
+    return tally.facts(group)
 
 
 def test_the_transient_note_adds_no_points_and_is_absent_unless_asked() -> None:
