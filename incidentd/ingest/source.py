@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Protocol, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, ValidationError
 
 from incidentd.errors import NotJSON, WrongShape
 from incidentd.model import Alert
@@ -76,6 +76,9 @@ def _to_utc(value: datetime) -> datetime:
 
 UtcTimestamp = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 """A wire timestamp: RFC 3339 with a zone (0-9 fractional digits), converted to UTC."""
+
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+"""A Go int64 on the wire (Grafana's org, rule, dashboard and panel ids)."""
 
 
 @contextmanager

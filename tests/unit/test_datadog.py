@@ -285,8 +285,23 @@ def test_default_template_trigger_and_recovery_are_one_low_fidelity_alert() -> N
     assert triggered.labels["incidentd_fidelity"] == "low"
     assert triggered.labels["host"] == "web-03"
     assert triggered.severity == Severity.ERROR  # [P2]
-    assert triggered.group_key is None
     assert triggered.name == "Disk almost full"
+
+
+def test_default_template_takes_the_monitor_from_the_monitor_status_link() -> None:
+    """Same identity as the rich template's for the same monitor and group, and a renamed
+    monitor stays the same alert."""
+    triggered = parse(payload("default_template_triggered"))
+    assert triggered.labels["datadog_monitor_id"] == "88120078"
+    assert triggered.url == "https://app.datadoghq.com/monitors/88120078?group=host%3Aweb-03"
+    assert triggered.group_key == "datadog/1009876/monitor/88120078"
+    rich_recovery = parse(payload("custom_event_id_url_alert_type_success"))
+    assert rich_recovery.fingerprint == triggered.fingerprint
+    data = json.loads(payload("default_template_triggered"))
+    data["title"] = "[P2] [Triggered on {host:web-03}] Disk nearly full"
+    assert parse(json.dumps(data).encode()).fingerprint == triggered.fingerprint
+    data["body"] = data["body"].replace("88120078", "88120079")
+    assert parse(json.dumps(data).encode()).fingerprint != triggered.fingerprint
 
 
 def test_default_template_hosts_are_separate_alerts() -> None:
@@ -358,22 +373,75 @@ def test_real_test_notification_is_a_low_fidelity_test_that_expires() -> None:
     assert alert.annotations["message"].startswith("@webhook-relay-test")
 
 
-def test_missing_template_keys_are_all_named_in_one_error() -> None:
-    with pytest.raises(WrongShape) as caught:
-        parse(payload("error_missing_template_fields"))
-    assert caught.value.status == 422
-    assert caught.value.path == "$.alert_scope"
-    for key in ("alert_scope", "alert_type", "alert_priority", "alert_title", "tags"):
-        assert f"$.{key}" in caught.value.message
-    assert "$.alert_id" not in caught.value.message
+def test_a_partial_template_is_read_at_low_fidelity() -> None:
+    """Datadog sends whatever template the user wrote: the default payload plus two of our
+    keys is still a notification of monitor 88123456."""
+    alert = parse(payload("default_template_plus_transition_and_monitor_id"))
+    assert alert.labels["incidentd_fidelity"] == "low"
+    assert alert.labels["datadog_monitor_id"] == "88123456"
+    assert alert.labels["host"] == "web-01"  # the scope of the title prefix
+    assert alert.status is Status.FIRING
 
 
-def test_missing_org_id_is_named() -> None:
+def test_missing_org_id_is_an_empty_org_at_low_fidelity() -> None:
     data = json.loads(payload("rich_triggered_p1"))
     data["org"] = {"name": "Acme Corp"}
+    alert = parse(json.dumps(data).encode())
+    assert alert.labels["incidentd_fidelity"] == "low"
+    assert alert.fingerprint != parse(payload("rich_triggered_p1")).fingerprint
+    assert alert.fingerprint == parse(payload("rich_org_without_id")).fingerprint
+
+
+def test_tags_as_a_list_are_the_same_labels_as_the_string() -> None:
+    listed = parse(payload("rich_tags_as_list"))
+    assert listed.labels == parse(payload("rich_triggered_p1")).labels
+    assert listed.fingerprint == parse(payload("rich_triggered_p1")).fingerprint
+
+
+@pytest.mark.parametrize(
+    ("case", "monitor", "status"),
+    [
+        ("custom_alertnow_camel_case", "88120311", Status.FIRING),
+        ("custom_nested_alert_object_recovered", "4401177", Status.RESOLVED),
+        ("custom_metadata_upper_case_no_org", "88120422", Status.FIRING),
+        ("custom_event_id_url_alert_type_success", "88120078", Status.RESOLVED),
+        ("custom_no_id_no_date_no_org", "88120533", Status.FIRING),
+    ],
+)
+def test_published_third_party_templates_are_read(case: str, monitor: str, status: Status) -> None:
+    alert = parse(payload(case))
+    assert alert.labels["datadog_monitor_id"] == monitor
+    assert alert.labels["incidentd_fidelity"] == "low"
+    assert alert.status is status
+
+
+def test_our_key_wins_over_an_alias_whatever_the_order() -> None:
+    data = json.loads(payload("custom_event_id_url_alert_type_success"))
+    data = {"transition": "Triggered", **data}
+    assert parse(json.dumps(data).encode()).status is Status.RESOLVED
+
+
+def test_without_id_and_date_each_delivery_is_its_own_event() -> None:
+    alert = parse(payload("custom_no_id_no_date_no_org"))
+    assert alert.starts_at == RECEIVED_AT
+    raw = RawWebhook(
+        source="datadog",
+        body=payload("custom_no_id_no_date_no_org"),
+        headers={},
+        received_at=RECEIVED_AT + timedelta(minutes=1),
+        options=SourceOptions(auto_resolve_after=HOUR),
+    )
+    (later,) = DatadogSource().parse(raw)
+    assert later.fingerprint == alert.fingerprint
+    assert later.event_id != alert.event_id
+
+
+def test_a_value_of_the_wrong_type_is_named_by_its_path_in_the_body() -> None:
+    data = json.loads(payload("custom_nested_alert_object_recovered"))
+    data["alert"]["id"] = {"monitor": 1}
     with pytest.raises(WrongShape) as caught:
         parse(json.dumps(data).encode())
-    assert caught.value.path == "$.org.id"
+    assert caught.value.path == "$.alert.id"
 
 
 @pytest.mark.parametrize(

@@ -232,12 +232,100 @@ def test_empty_alert_list_gives_no_alerts() -> None:
     assert _parse(_doc() | {"alerts": []}) == []
 
 
-def test_alertmanager_body_is_refused_with_the_right_endpoint() -> None:
+def _case(case: str, **options: Any) -> list[Alert]:
+    return _parse((FOLDER / f"{case}.json").read_bytes(), options=SourceOptions(**options))
+
+
+def test_alertmanager_version_4_body_is_accepted() -> None:
+    """Grafana 12 sends it through a webhook receiver of an imported Alertmanager config
+    (grafana/alerting receivers/webhook/v0mimir1): rejecting it would lose those alerts."""
+    alerts = _parse(_doc() | {"version": "4"})
+    assert [a.fingerprint for a in alerts] == [a.fingerprint for a in _parse(_doc())]
+
+
+def test_grafana_8_0_and_later_bodies_of_one_alert_share_its_identity() -> None:
+    """Grafana 8.0 sent Alertmanager's template.Data: no orgId, private `__x__` labels. After
+    an upgrade the same rule instance (org 1, same public labels) is the same alert."""
+    (old,) = _case("grafana8_0_template_data_private_labels")
+    (old_resolved,) = _case("grafana8_0_template_data_resolved")
+    (new,) = _case("grafana9_same_alert_with_org_id")
+    assert old.fingerprint == old_resolved.fingerprint == new.fingerprint
+    assert old_resolved.status is Status.RESOLVED
+    assert len({old.event_id, old_resolved.event_id, new.event_id}) == 3
+    assert old.group_key == new.group_key
+    assert not any(key.startswith("__") for key in {*old.labels, *old.annotations})
+
+
+def test_org_comes_from_the_body_else_the_alert_else_its_annotation_else_1() -> None:
+    body = json.loads((FOLDER / "grafana12_imported_alertmanager_webhook_v4.json").read_text())
+    (from_annotation,) = _parse(body)
+    assert from_annotation.group_key is not None
+    assert json.loads(from_annotation.group_key)[1] == 2
+    (with_org_2,) = _parse(body | {"orgId": 2})
+    (with_org_1,) = _parse(body | {"orgId": 1})
+    del body["alerts"][0]["annotations"]["__orgId__"]
+    (without,) = _parse(body)
+    assert from_annotation.fingerprint == with_org_2.fingerprint
+    assert without.fingerprint == with_org_1.fingerprint != with_org_2.fingerprint
+    body["alerts"][0]["orgId"] = 2
+    assert _parse(body)[0].fingerprint == with_org_2.fingerprint
+
+
+def test_private_annotations_fill_in_values_only_when_the_body_has_none() -> None:
+    (alert,) = _case("grafana12_imported_alertmanager_webhook_v4")
+    assert (alert.annotations["value_A"], alert.annotations["value_B"]) == ("48211", "1")
+    body = json.loads((FOLDER / "grafana12_imported_alertmanager_webhook_v4.json").read_text())
+    body["alerts"][0]["values"] = {"A": 7}
+    body["alerts"][0]["annotations"]["__values__"] = "not json"
+    assert _parse(body)[0].annotations["value_A"] == "7"
+    del body["alerts"][0]["values"]
+    assert "value_A" not in _parse(body)[0].annotations
+
+
+# --- legacy dashboard alerting (Grafana 4 to 10) ----------------------------------------------
+
+
+def test_legacy_alert_and_its_ok_share_the_fingerprint() -> None:
+    (firing,) = _case("legacy_alerting_firing_grafana7")
+    (ok,) = _case("legacy_alerting_ok_grafana7")
+    assert (firing.status, ok.status) == (Status.FIRING, Status.RESOLVED)
+    assert firing.fingerprint == ok.fingerprint
+    assert firing.event_id != ok.event_id
+    assert ok.ends_at == RECEIVED_AT
+
+
+def test_legacy_identity_is_server_org_and_rule() -> None:
+    body = json.loads((FOLDER / "legacy_alerting_firing_grafana7.json").read_text())
+    base = _parse(body)[0].fingerprint
+    other_rule = body | {"ruleId": 42}
+    other_org = body | {"orgId": 2}
+    other_server = body | {"ruleUrl": "https://grafana.eu.example.com/d/k8Qw2pZMz/checkout"}
+    renamed = body | {"ruleName": "Checkout errors", "evalMatches": []}
+    assert _parse(renamed)[0].fingerprint == base
+    for other in (other_rule, other_org, other_server):
+        assert _parse(other)[0].fingerprint != base
+    sender = SourceOptions(sender="grafana-prod")
+    assert (
+        _parse(other_server, options=sender)[0].fingerprint
+        == _parse(body, options=sender)[0].fingerprint
+    )
+
+
+def test_legacy_org_falls_back_on_the_rule_url() -> None:
+    (alert,) = _case("legacy_no_data_grafana4_snake_case")
+    body = json.loads((FOLDER / "legacy_no_data_grafana4_snake_case.json").read_text())
+    assert _parse(body | {"orgId": 1})[0].fingerprint == alert.fingerprint
+    assert _parse(body | {"orgId": 2})[0].fingerprint != alert.fingerprint
+    assert alert.status is Status.FIRING
+    assert alert.url is not None
+    assert alert.url.startswith("http://grafana.internal:3000/")
+
+
+def test_legacy_pending_state_is_a_422() -> None:
+    body = json.loads((FOLDER / "legacy_doc_example_alerting.json").read_text())
     with pytest.raises(ParseError) as caught:
-        _parse(_doc() | {"version": "4"})
-    assert caught.value.path == "$.version"
-    assert "/webhooks/alertmanager" in caught.value.message
-    assert caught.value.status == 422
+        _parse(body | {"state": "pending"})
+    assert caught.value.path == "$.state"
 
 
 def test_timestamp_out_of_range_in_utc_is_a_422_with_its_path() -> None:
