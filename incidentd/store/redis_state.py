@@ -60,6 +60,27 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+_WRITE = """
+-- One batch's alerts and group members, sent as one JSON payload (ARGV[1]): redis-py packs
+-- each argument of a command in Python, a payload costs it one. KEYS[1] is the alerts hash,
+-- KEYS[2..] the member hashes of the groups that changed. The payload is
+-- [[alert field, value, ...], [[member field, value, ...], [member field to delete, ...]], ...]
+-- with one member entry per member key, in order. Written in slices: Lua's unpack cannot
+-- spread more than a few thousand values at once.
+local SLICE = 2000
+local function each(command, key, values)
+  for i = 1, #values, SLICE do
+    redis.call(command, key, unpack(values, i, math.min(i + SLICE - 1, #values)))
+  end
+end
+local batch = cjson.decode(ARGV[1])
+each('HSET', KEYS[1], batch[1])
+for i = 2, #KEYS do
+  each('HSET', KEYS[i], batch[i][1])
+  each('HDEL', KEYS[i], batch[i][2])
+end
+return #KEYS
+"""
 
 
 class RedisState:
@@ -176,27 +197,13 @@ class RedisState:
             raise Overloaded(f"redis unreachable: {type(exc).__name__}") from exc
 
     def _queue_writes(self, pipe: Any, changes: Changes, decisions: Sequence[Decision]) -> None:
-        if changes.alerts:
-            pipe.hset(
-                self.alerts_key,
-                mapping={a.fingerprint: codec.encode_alert(a) for a in changes.alerts},
-            )
+        self._queue_alerts_and_members(pipe, changes)
         if changes.removed_alerts:
             pipe.hdel(self.alerts_key, *changes.removed_alerts)
         if changes.groups:
             pipe.hset(
                 self.groups_key, mapping={g.id: codec.encode_group(g) for g in changes.groups}
             )
-        for group in changes.groups:
-            fingerprints = changes.members.get(group.id, ())
-            present = {
-                f: codec.encode_member(group.members[f]) for f in fingerprints if f in group.members
-            }
-            if present:
-                pipe.hset(self.members_key(group.id), mapping=present)
-            gone = [f for f in fingerprints if f not in group.members]
-            if gone:
-                pipe.hdel(self.members_key(group.id), *gone)
         if changes.removed_groups:
             pipe.hdel(self.groups_key, *changes.removed_groups)
             for gid in changes.removed_groups:
@@ -210,6 +217,29 @@ class RedisState:
                 maxlen=DECISIONS_MAXLEN,
                 approximate=True,
             )
+
+    def _queue_alerts_and_members(self, pipe: Any, changes: Changes) -> None:
+        """The alerts and the group members that changed, in one command (`_WRITE`)."""
+        keys = [self.alerts_key]
+        alerts: list[str] = []
+        for a in changes.alerts:
+            alerts += (a.fingerprint, codec.encode_alert(a).decode())
+        batch: list[Any] = [alerts]
+        for group in changes.groups:
+            fingerprints = changes.members.get(group.id, ())
+            members = group.members
+            present: list[str] = []
+            gone: list[str] = []
+            for f in fingerprints:
+                if f in members:
+                    present += (f, codec.encode_member(members[f]).decode())
+                else:
+                    gone.append(f)
+            if present or gone:
+                keys.append(self.members_key(group.id))
+                batch.append([present, gone])
+        if alerts or len(keys) > 1:
+            pipe.eval(_WRITE, len(keys), *keys, orjson.dumps(batch))
 
     def _queue_incidents(self, pipe: Any, changes: Changes) -> None:
         found = changes.incidents

@@ -132,6 +132,30 @@ async def test_removed_alerts_and_groups_are_gone_after_commit(
     assert set(loaded.alerts) == set(engine.state.alerts)
 
 
+async def test_a_large_batch_with_hostile_strings_is_loaded_as_committed(
+    make_store: MakeStore, rules: RuleSet
+) -> None:
+    """A batch of 5,000 alerts in one group (the Redis store writes a batch as one payload,
+    in slices) whose labels hold quotes, backslashes, control and non-ASCII characters."""
+    store = make_store()
+    assert await store.acquire("a", ttl_ms=5000)
+    engine = Engine.resume(await store.load(), rules)
+    odd = 'quote " backslash \\ nul \u0000 tab \t é 漢字 🔥 \ud7ff'
+    engine.process(
+        [
+            alert("PostgresDown", minute=0, labels={"job": "postgres", "pod": f"{odd} {n}"})
+            for n in range(5000)
+        ],
+        rules=rules,
+    )
+    await store.commit("a", engine.take_changes(), [])
+    loaded = await make_store().load()
+    assert loaded.alerts == engine.state.alerts
+    [group] = engine.state.groups.values()
+    assert len(group.members) == 5000
+    assert loaded.groups[group.id] == group
+
+
 @pytest.mark.redis
 async def test_only_one_leader_and_a_stale_leader_cannot_commit(
     redis_url: str, redis_prefix: str, rules: RuleSet
