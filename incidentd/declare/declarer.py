@@ -200,6 +200,9 @@ class Declarer:
         self._tallies: dict[str, Tally] = {}
         """Per group: what scoring reads of its firing members, kept member by member."""
         self._scores = ScoreCache()
+        self._tops: dict[str, tuple[tuple[str, ...], Priority | None, str]] = {}
+        """Per incident: its groups as they were, the highest priority of their scores and
+        the first group at it (see `_most_urgent`)."""
 
     # -- what the engine tells it ----------------------------------------------------------
 
@@ -221,7 +224,7 @@ class Declarer:
                 if incident.open and group is not None:
                     facts = facts_of(group, alerts, spec=spec.scoring)
                     when = assessment_instant(group.last_seen)
-                    s.scores[gid] = self._score(facts, impact, spec, when)
+                    self._keep_score(gid, self._score(facts, impact, spec, when))
             self._schedule(incident, spec)
         for gid, since in s.pending.items():
             if gid in groups:
@@ -330,8 +333,8 @@ class Declarer:
     def forget_group(self, group_id: str) -> None:
         """The engine evicted the group (resolved long ago)."""
         s = self.state
+        self._keep_score(group_id, None)  # while by_group still says whose group it was
         s.by_group.pop(group_id, None)
-        s.scores.pop(group_id, None)
         s.last_assessed.pop(group_id, None)
         self._tallies.pop(group_id, None)
         if group_id in s.pending or group_id in s.assessed:
@@ -495,7 +498,7 @@ class Declarer:
         scored = self._score(facts, impact, spec, now)
         tied = s.incidents.get(s.by_group.get(group.id, ""))
         if tied is not None and tied.open:
-            s.scores[group.id] = scored
+            self._keep_score(group.id, scored)
             scored = self._most_urgent(tied, scored)
         policy = spec.policy
         decision = evaluate(
@@ -559,13 +562,38 @@ class Declarer:
 
     def _most_urgent(self, incident: Incident, fresh: Score) -> Score:
         """An incident of several groups follows its most urgent group, not the last one
-        assessed: a calming group must not note a downgrade while another one burns."""
-        best = fresh
+        assessed: a calming group must not note a downgrade while another one burns. The
+        first of its groups (in order) at the highest priority, unless `fresh` (the group
+        just assessed) has it too. Kept between assessments (see `_keep_score`): a storm
+        incident of 1,700 groups is assessed group by group."""
+        top = self._tops.get(incident.id)
+        if top is None or top[0] is not incident.groups:
+            top = (incident.groups, *self._top_of(incident))
+            self._tops[incident.id] = top
+        elif self.verify and top[1:] != self._top_of(incident):
+            raise RuntimeError(f"the most urgent group of {incident.id} is off")
+        _, priority, gid = top
+        if priority is None or not priority.above(fresh.priority):
+            return fresh
+        return self.state.scores[gid]
+
+    def _top_of(self, incident: Incident) -> tuple[Priority | None, str]:
+        best: tuple[Priority | None, str] = (None, "")
         for gid in incident.groups:
             other = self.state.scores.get(gid)
-            if other is not None and other.priority.above(best.priority):
-                best = other
+            if other is not None and (best[0] is None or other.priority.above(best[0])):
+                best = (other.priority, gid)
         return best
+
+    def _keep_score(self, group_id: str, scored: Score | None) -> None:
+        """The latest score of a group tied to an open incident (None: forget it); the
+        incident's most urgent group is looked for again when a priority moved."""
+        s = self.state
+        old = s.scores.pop(group_id, None) if scored is None else s.scores.get(group_id)
+        if scored is not None:
+            s.scores[group_id] = scored
+        if old is None or scored is None or old.priority is not scored.priority:
+            self._tops.pop(s.by_group.get(group_id, ""), None)
 
     def _keep_pending(self, group_id: str, decision: PolicyDecision) -> None:
         s = self.state
@@ -660,22 +688,19 @@ class Declarer:
             signals = tuple(driving[fp] for fp in sorted(touched) if fp in driving)
         known, now_firing = self._index(incident)
         step = inc.attach_alerts(incident, signals, now=now, index=(known, now_firing))
-        candidates = step.incident.firing if touched is None else touched
-        firing = self._index(step.incident)[1] if touched is not None else None
+        firing = self._index(step.incident)[1]
+        members = group.members
         gone = [
             fp
-            for fp in candidates
-            if (firing is None or fp in firing)
-            and (m := group.members.get(fp)) is not None
-            and m.status is not Status.FIRING
+            for fp in (members if touched is None else touched)
+            if fp in firing and (m := members.get(fp)) is not None and m.status is not Status.FIRING
         ]
         if gone:
             resolved = inc.resolve_alerts(step.incident, gone, now=now, firing=firing)
             step = Transition(resolved.incident, step.entries + resolved.entries)
-            if firing is not None:  # the firing set follows (not built again next time)
-                firing.difference_update(gone)
-                alerts = self._sets[incident.id][0]
-                self._sets[incident.id] = (alerts, (step.incident.firing, firing))
+            firing.difference_update(gone)  # the set follows (not built again next time)
+            alerts = self._sets[incident.id][0]
+            self._sets[incident.id] = (alerts, (step.incident.firing, firing))
         if step.entries:
             self._apply(step, spec)
         score_now = self.state.scores.get(group.id)
@@ -699,11 +724,13 @@ class Declarer:
     def _apply(self, step: Transition, spec: DeclarationFile) -> None:
         s = self.state
         incident = step.incident
+        before = s.incidents.get(incident.id)
         s.incidents[incident.id] = incident
         s.changed.add(incident.id)
         s.entries.extend((incident.id, entry) for entry in step.entries)
-        for gid in incident.groups:
-            s.by_group.setdefault(gid, incident.id)
+        if before is None or before.groups is not incident.groups:  # joins, merges
+            for gid in incident.groups:
+                s.by_group.setdefault(gid, incident.id)
         self._schedule(incident, spec)
 
     def _schedule(self, incident: Incident, spec: DeclarationFile) -> None:
