@@ -514,7 +514,7 @@ class Declarer:
             now=now,
         )
         self._keep_pending(group.id, decision)
-        target = self._act(decision, facts, scored, spec, now)
+        target = self._act(decision, facts, scored, impact, spec, now)
         if target is not None:
             s.by_group[group.id] = target.id
             fresh = decision.action in (Action.DECLARE, Action.JOIN, Action.ABSORB_INTO_STORM)
@@ -613,6 +613,7 @@ class Declarer:
         decision: PolicyDecision,
         facts: GroupFacts,
         scored: Score,
+        impact: ImpactMap,
         spec: DeclarationFile,
         now: datetime,
     ) -> Incident | None:
@@ -631,7 +632,9 @@ class Declarer:
                 now=now,
             )
         elif decision.action in (Action.JOIN, Action.ABSORB_INTO_STORM) and current is not None:
-            step = inc.join(current, facts, scored, reasons=reasons, now=now)
+            step = inc.join(
+                current, facts, scored, reasons=reasons, now=now, root_causes=impact.root_causes
+            )
         elif decision.action is Action.ABSORB_INTO_STORM:
             step = inc.declare_storm(
                 facts,

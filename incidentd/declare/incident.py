@@ -19,7 +19,7 @@ come from the store's counter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -290,11 +290,19 @@ def declare_storm(
 
 
 def join(
-    incident: Incident, facts: GroupFacts, score: Score, *, reasons: Sequence[str], now: datetime
+    incident: Incident,
+    facts: GroupFacts,
+    score: Score,
+    *,
+    reasons: Sequence[str],
+    now: datetime,
+    root_causes: Callable[[Sequence[str]], Sequence[str]] | None = None,
 ) -> Transition:
     """Tie a group to the incident (a join, or an absorption into the storm incident): its
     root causes, impact and driving alerts are added; a group more urgent than the incident
-    escalates it."""
+    escalates it. `root_causes` (the impact map's) keeps only the most downstream failing
+    services of the union: a group whose root cause fails because of the incident's is a
+    consequence, not a second cause."""
     if facts.group_id in incident.groups:
         return attach_alerts(incident, facts.signals, now=now)
     joined: Details = {
@@ -310,7 +318,7 @@ def join(
         [(EntryKind.GROUP_JOINED, ENGINE, joined)],
         groups=(*incident.groups, facts.group_id),
         group_keys=_union(incident.group_keys, [facts.group_key]),
-        root_causes=tuple(dict.fromkeys((*incident.root_causes, *facts.root_causes))),
+        root_causes=_causes(incident.root_causes, facts.root_causes, root_causes),
         services=_union(incident.services, score.services),
         capabilities=tuple(dict.fromkeys((*incident.capabilities, *score.capabilities))),
         peak_score=_peak(incident, score),
@@ -320,6 +328,18 @@ def join(
         why = [f"group {facts.group_id} joined at {score.priority}"]
         step = _then(step, escalate(step.incident, score, reasons=why, now=now))
     return step
+
+
+def _causes(
+    ours: Sequence[str],
+    theirs: Sequence[str],
+    roots: Callable[[Sequence[str]], Sequence[str]] | None,
+) -> tuple[str, ...]:
+    both = tuple(dict.fromkeys((*ours, *theirs)))
+    if roots is None:
+        return both
+    kept = set(roots(both)) or set(both)  # (services the map no longer knows stay)
+    return tuple(name for name in both if name in kept)  # in the order they were found
 
 
 def attach_alerts(

@@ -203,11 +203,13 @@ def _fit(
     if join.same_root_cause and shared:
         return 2, f"same root cause {_names(shared)}"
     if join.within_blast_radius and _active(incident, join, now):
+        # A consequence starts with or after its cause (give or take `cause_within`): a
+        # group failing long before the incident began is something else that was there.
+        started = incident.started_at or incident.declared_at
         ours = [r for r in facts.root_causes if r in incident.services]
-        if ours:
+        if ours and facts.opened_at >= started - join.cause_within:
             return 3, f"root cause {_names(ours)} is in its blast radius"
         theirs = [r for r in incident.root_causes if r in facts.blast_radius]
-        started = incident.started_at or incident.declared_at
         if theirs and facts.opened_at <= started + join.cause_within:
             return 3, f"its root cause {_names(theirs)} is in this group's blast radius"
     return None

@@ -634,7 +634,9 @@ class JoinSpec(Strict):
     cause_within: Duration = timedelta(minutes=10)
     """A group whose root cause lies under the incident's root cause (it may be the cause)
     joins only when it started no later than this after the incident's first alert: a cause
-    does not begin long after its symptom."""
+    does not begin long after its symptom. A group whose root cause lies in the incident's
+    blast radius (a consequence) joins only when it started no earlier than this before the
+    incident's first alert: a consequence does not begin long before its cause."""
 
 
 class AutoResolveSpec(Strict):
