@@ -283,6 +283,20 @@ def _no_driver(facts: GroupFacts) -> str:
     )
 
 
+def _cause_silenced(facts: GroupFacts) -> str | None:
+    """Why the group's driving alerts are consequences of a silenced failure, if they are:
+    every root cause fires, and only silenced alerts."""
+    causes = facts.root_causes
+    if not causes or any(
+        c not in facts.silenced_services or c in facts.driving_services for c in causes
+    ):
+        return None
+    return (
+        f"its root cause {_names(causes)} fires only silenced alerts (a maintenance window?): "
+        "what fails because of it declares nothing (hold_when_cause_silenced)"
+    )
+
+
 def _short_of(ctx: _Context, limits: Thresholds) -> str | None:
     """Why the group does not meet the declaration condition, or None when it does."""
     priority, count = ctx.score.priority, ctx.facts.drivers.count
@@ -369,6 +383,8 @@ def evaluate(
     if target is not None:
         found, why = target
         return ctx.decide(Action.JOIN, f"joins {found.id} ({why})", incident_id=found.id)
+    if policy.hold_when_cause_silenced and (held := _cause_silenced(facts)):
+        return ctx.decide(Action.NONE, held)
     return _untied(
         ctx,
         open_incidents=open_incidents,

@@ -112,6 +112,8 @@ class GroupFacts:
     """Firing members that flap and are not silenced."""
     unknown: int = 0
     """Driving members whose alert state was not given: left out of the signals."""
+    silenced_services: frozenset[str] = frozenset()
+    """Services with silenced firing members."""
 
     @property
     def signals(self) -> tuple[Signal, ...]:
@@ -244,6 +246,7 @@ class Tally:
         "_regions",
         "_services",
         "_severities",
+        "_silenced_services",
         "_states",
         "driving",
         "flapping",
@@ -255,13 +258,14 @@ class Tally:
 
     def __init__(self, spec: ScoringSpec = DEFAULT_SCORING) -> None:
         self.spec = spec
-        self.not_driving: dict[str, str] = {}
+        self.not_driving: dict[str, tuple[str, str | None]] = {}
         """Firing members that do not drive: silenced, flapping, or with no alert state."""
         self._states: dict[str, AlertState] = {}
         """The state each driving Signal was made from (an unchanged state keeps its Signal)."""
         self.driving: dict[str, Signal] = {}
         self.silenced = self.flapping = self.unknown = 0
         self._services: dict[str, int] = {}
+        self._silenced_services: dict[str, int] = {}
         self._hosts = _Names()
         self._regions = _Names()
         self._severities: dict[Severity, _Names] = {}
@@ -279,13 +283,15 @@ class Tally:
         if member is None or member.status is not Status.FIRING:
             return
         if member.silenced:
-            self.not_driving[fingerprint] = _SILENCED
+            self.not_driving[fingerprint] = (_SILENCED, member.service)
             self.silenced += 1
+            if member.service is not None:
+                _count(self._silenced_services, member.service)
         elif member.flapping:
-            self.not_driving[fingerprint] = _FLAPPING
+            self.not_driving[fingerprint] = (_FLAPPING, member.service)
             self.flapping += 1
         elif state is None:
-            self.not_driving[fingerprint] = _UNKNOWN
+            self.not_driving[fingerprint] = (_UNKNOWN, member.service)
             self.unknown += 1
         else:
             if not (reuse and old is not None and old.service == member.service):
@@ -295,10 +301,13 @@ class Tally:
 
     def _drop(self, fingerprint: str) -> Signal | None:
         """Count the member out; its Signal if it drove."""
-        kind = self.not_driving.pop(fingerprint, None)
-        if kind is not None:
+        found = self.not_driving.pop(fingerprint, None)
+        if found is not None:
+            kind, service = found
             if kind is _SILENCED:
                 self.silenced -= 1
+                if service is not None:
+                    _uncount(self._silenced_services, service)
             elif kind is _FLAPPING:
                 self.flapping -= 1
             else:
@@ -326,7 +335,7 @@ class Tally:
         """Count in a driving alert as scoring sees it (`put` makes the Signal itself)."""
         self.driving[signal.fingerprint] = signal
         if signal.service is not None:
-            self._services[signal.service] = self._services.get(signal.service, 0) + 1
+            _count(self._services, signal.service)
         if signal.host is not None:
             self._hosts.add(signal.host)
         if signal.region is not None:
@@ -336,8 +345,7 @@ class Tally:
             names = self._severities[signal.severity] = _Names(3)
         names.add(signal.name)
         bisect.insort(self._first_seen, signal.first_seen)
-        kind = (signal.service, signal.name)
-        self._kinds[kind] = self._kinds.get(kind, 0) + 1
+        _count(self._kinds, (signal.service, signal.name))
 
     def drivers(self) -> Drivers:
         top = max(self._severities, key=_SEVERITY_RANK.__getitem__, default=None)
@@ -370,7 +378,12 @@ class Tally:
             silenced=self.silenced,
             flapping=self.flapping,
             unknown=self.unknown,
+            silenced_services=frozenset(self._silenced_services),
         )
+
+
+def _count(counts: dict[K, int], key: K) -> None:
+    counts[key] = counts.get(key, 0) + 1
 
 
 def _uncount(counts: dict[K, int], key: K) -> None:

@@ -656,6 +656,11 @@ class PolicySpec(Strict):
     storm: StormSpec = StormSpec()
     join: JoinSpec = JoinSpec()
     auto_resolve: AutoResolveSpec = AutoResolveSpec()
+    hold_when_cause_silenced: bool = True
+    """A group whose every root-cause service fires only silenced alerts (a maintenance
+    window on the database) declares nothing for the consequences it drives (the API's
+    connection errors during the switchover): Alertmanager's inhibition, from the map. It
+    may still join an incident already open."""
     services: dict[str, PolicyOverride] = Field(default_factory=dict)
     capabilities: dict[str, PolicyOverride] = Field(default_factory=dict)
 
