@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -200,6 +200,12 @@ class Declarer:
         self._tallies: dict[str, Tally] = {}
         """Per group: what scoring reads of its firing members, kept member by member."""
         self._scores = ScoreCache()
+        self._by_root: dict[str, set[str]] = {}
+        """Root-cause service -> the groups with it that no incident holds (`_widened`)."""
+        self._roots_of: dict[str, tuple[str, ...]] = {}
+        self._probes: set[str] = set()
+        """Groups assessed again only because an incident reached them (`_widened`): such an
+        assessment counts only if the group joins."""
         self._tops: dict[str, tuple[tuple[str, ...], Priority | None, str]] = {}
         """Per incident: its groups as they were, the highest priority of their scores and
         the first group at it (see `_most_urgent`)."""
@@ -237,6 +243,7 @@ class Declarer:
         """A member of the group changed at `at` (which one, when known): assess it at the
         next instant. Without a fingerprint the whole group is looked at again."""
         s = self.state
+        self._probes.discard(group_id)  # a change of its own: a full assessment
         when = self._when(group_id, at)
         if fingerprint is None:
             s.touched[group_id] = None
@@ -277,6 +284,7 @@ class Declarer:
         s = self.state
         last = s.last_assessed.get(group_id)
         if last is None or at - last >= REFRESH_EVERY:
+            self._probes.discard(group_id)
             s.touched.setdefault(group_id, set())
             self._schedule_group(group_id, self._when(group_id, at))
 
@@ -335,6 +343,7 @@ class Declarer:
         s = self.state
         self._keep_score(group_id, None)  # while by_group still says whose group it was
         s.by_group.pop(group_id, None)
+        self._root_index(group_id, ())
         s.last_assessed.pop(group_id, None)
         self._tallies.pop(group_id, None)
         if group_id in s.pending or group_id in s.assessed:
@@ -493,7 +502,8 @@ class Declarer:
     ) -> None:
         s = self.state
         touched = s.touched.pop(group.id, None)
-        s.last_assessed[group.id] = now
+        probe = group.id in self._probes  # only whether it joins the incident that reached it
+        self._probes.discard(group.id)
         facts = self._facts(group, alerts, spec, touched)
         scored = self._score(facts, impact, spec, now)
         tied = s.incidents.get(s.by_group.get(group.id, ""))
@@ -513,15 +523,58 @@ class Declarer:
             rules_version=version,
             now=now,
         )
+        if probe and decision.action is not Action.JOIN:
+            return  # otherwise as if it had not been looked at (its own changes decide)
+        s.last_assessed[group.id] = now
         self._keep_pending(group.id, decision)
+        before = s.incidents.get(decision.incident_id or "")
         target = self._act(decision, facts, scored, impact, spec, now)
         if target is not None:
             s.by_group[group.id] = target.id
             fresh = decision.action in (Action.DECLARE, Action.JOIN, Action.ABSORB_INTO_STORM)
-            self._sync_alerts(target, group, facts, spec, now, None if fresh else touched)
+            self._sync_alerts(target, group, facts, impact, spec, now, None if fresh else touched)
+            if fresh:
+                self._widened(before, target, group.id, now)
+        untied = target is None and facts.drivers.count
+        self._root_index(group.id, facts.root_causes if untied else ())
         self._record(decision, target, out)
         out.extend(self._pending_verdicts)
         self._pending_verdicts.clear()
+
+    def _root_index(self, group_id: str, causes: Sequence[str]) -> None:
+        """Index the group under its root causes while no incident holds it (`causes`
+        empty: take it out)."""
+        old = self._roots_of.pop(group_id, ())
+        for name in old:
+            found = self._by_root.get(name)
+            if found is not None:
+                found.discard(group_id)
+                if not found:
+                    del self._by_root[name]
+        if causes:
+            self._roots_of[group_id] = tuple(causes)
+            for name in causes:
+                self._by_root.setdefault(name, set()).add(group_id)
+
+    def _widened(
+        self, before: Incident | None, after: Incident, group_id: str, now: datetime
+    ) -> None:
+        """A declaration, a join or a growing group widened an incident: the groups no
+        incident holds whose root cause it now reaches (or shares) are assessed again at
+        once, to join it. They may have been assessed before the incident reached them, and
+        a sender repeats a firing alert only hours later (Alertmanager's repeat_interval):
+        they would join only when they change. Only a join counts: any other outcome waits
+        for the group's own changes, so that one incident never makes another declare."""
+        reached = set(after.services) | set(after.root_causes)
+        if before is not None:
+            reached -= set(before.services) | set(before.root_causes)
+        s = self.state
+        for name in sorted(reached):
+            for gid in sorted(self._by_root.get(name, ())):
+                if gid != group_id and gid not in s.by_group and gid not in s.touched:
+                    self._probes.add(gid)
+                    s.touched[gid] = set()
+                    self._schedule_group(gid, self._when(gid, now))
 
     def _score(
         self, facts: GroupFacts, impact: ImpactMap, spec: DeclarationFile, now: datetime
@@ -677,6 +730,7 @@ class Declarer:
         incident: Incident,
         group: Group,
         facts: GroupFacts,
+        impact: ImpactMap,
         spec: DeclarationFile,
         now: datetime,
         touched: set[str] | None,
@@ -711,6 +765,13 @@ class Declarer:
         if score_now is not None and latest.score is not score_now and latest.open:
             self.state.incidents[incident.id] = inc.update_score(latest, score_now)
             self.state.changed.add(incident.id)
+        latest = self.state.incidents[incident.id]
+        if score_now is not None and latest.open:
+            wider = inc.widen(latest, facts, score_now, root_causes=impact.root_causes)
+            if wider is not latest:
+                self.state.incidents[incident.id] = wider
+                self.state.changed.add(incident.id)
+                self._widened(latest, wider, group.id, now)
 
     def _index(self, incident: Incident) -> tuple[set[str], set[str]]:
         """Sets of the incident's alert and firing ids, kept between assessments: tuples only

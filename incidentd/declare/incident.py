@@ -330,6 +330,30 @@ def join(
     return step
 
 
+def widen(
+    incident: Incident,
+    facts: GroupFacts,
+    score: Score,
+    *,
+    root_causes: Callable[[Sequence[str]], Sequence[str]] | None = None,
+) -> Incident:
+    """A group of the incident reaches further than when it joined (a broker failing in the
+    same topology group as the database): the incident's services, capabilities and root
+    causes follow, like a join (see `join`): services and capabilities never narrower, root
+    causes the most downstream of all; without a timeline entry (the alerts attached say
+    what happened). The incident itself when nothing changed."""
+    services = _union(incident.services, score.services)
+    capabilities = tuple(dict.fromkeys((*incident.capabilities, *score.capabilities)))
+    causes = _causes(incident.root_causes, facts.root_causes, root_causes)
+    if (services, capabilities, causes) == (
+        incident.services,
+        incident.capabilities,
+        incident.root_causes,
+    ):
+        return incident
+    return replace(incident, services=services, capabilities=capabilities, root_causes=causes)
+
+
 def _causes(
     ours: Sequence[str],
     theirs: Sequence[str],
@@ -338,8 +362,7 @@ def _causes(
     both = tuple(dict.fromkeys((*ours, *theirs)))
     if roots is None:
         return both
-    kept = set(roots(both)) or set(both)  # (services the map no longer knows stay)
-    return tuple(name for name in both if name in kept)  # in the order they were found
+    return tuple(roots(both)) or both  # the map's order (services it no longer knows stay)
 
 
 def attach_alerts(

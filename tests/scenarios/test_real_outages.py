@@ -1100,14 +1100,6 @@ def test_a_zone_partition_is_one_incident_not_one_per_service(rules: RuleSet) ->
     assert_mitigated_after_quiet_period(out, incident)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an untied group is assessed only when its own members change "
-    "(Declarer.mark/refresh); when an open incident's blast radius grows (a group with "
-    "orders-db or kafka joins it), groups already assessed `none` are not re-assessed, so "
-    "inventory's and fulfillment's errors join the incident only 25 minutes later when they "
-    "resolve, and email's errors never do",
-)
 def test_every_service_failing_in_a_zone_partition_joins_its_incident_while_it_burns(
     rules: RuleSet,
 ) -> None:
