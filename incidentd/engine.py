@@ -15,9 +15,10 @@ acknowledges the queue. Every decision carries its reasons and the rules version
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 
 from incidentd.correlate import matchers
 from incidentd.correlate.dedup import AlertState, DedupOutcome, Outcome, decide, expire
@@ -29,6 +30,7 @@ from incidentd.correlate.grouping import (
     Member,
     Rule,
     compile_rules,
+    fields_read,
     group_id,
     group_key,
     pick,
@@ -75,18 +77,34 @@ class Compiled:
     impact: ImpactMap
     silences: tuple[Silence, ...]
     declaration: DeclarationFile
+    mapped_from: Callable[[Alert], object]
+    """The alert fields that, with its labels, decide its service and rule: the selectors'
+    and the rules' fields, and the sender's `service`."""
 
     @classmethod
     def build(cls, ruleset: RuleSet) -> Compiled:
         rules = compile_rules(ruleset.rules)
+        impact = ImpactMap.build(ruleset.services)
         return cls(
             version=ruleset.version,
             rules=rules,
             by_name={r.name: r for r in rules},
-            impact=ImpactMap.build(ruleset.services),
+            impact=impact,
             silences=tuple(Silence.from_spec(s) for s in ruleset.silences.silences),
             declaration=ruleset.declaration,
+            mapped_from=attrgetter(*sorted({"service"} | impact.fields | fields_read(rules))),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Mapped:
+    """The service and rule an alert's last report was given, and what they were decided
+    from (`Compiled.mapped_from` and the labels)."""
+
+    inputs: object
+    labels: dict[str, str]
+    service: str | None
+    rule: Rule
 
 
 @dataclass(slots=True)
@@ -143,6 +161,8 @@ class Engine:
         self._retention = retention
         self.declarer = Declarer(self.state.declare, retention=retention)
         self._compiled: Compiled | None = None
+        self._mapped: dict[str, _Mapped] = {}
+        """By fingerprint; only valid for `_compiled` (emptied when the rules change)."""
         self._extra_silences: tuple[Silence, ...] = ()
         self._active: tuple[Silence, ...] = ()
         self._silences_checked: tuple[tuple[str, int], datetime, datetime] | None = None
@@ -189,6 +209,7 @@ class Engine:
     def compiled(self, ruleset: RuleSet) -> Compiled:
         if self._compiled is None or self._compiled.version != ruleset.version:
             self._compiled = Compiled.build(ruleset)
+            self._mapped.clear()
         return self._compiled
 
     def set_api_silences(self, silences: Iterable[Silence]) -> None:
@@ -256,8 +277,7 @@ class Engine:
     # -- one alert ----------------------------------------------------------------------
 
     def _apply(self, c: Compiled, alert: Alert, out: list[Decision]) -> None:
-        service = c.impact.service_for(alert)
-        rule = rule_for(alert, service, c.rules)
+        service, rule = self._map(c, alert)
         prior = self.state.alerts.get(alert.fingerprint)
         result = decide(alert, prior, service=service, ttl=rule.alert_ttl)
         if result.outcome in (Outcome.NEW, Outcome.REOPEN):
@@ -284,6 +304,19 @@ class Engine:
             state.group_id = self._place(c, rule, alert, service, out).id
         out.insert(at, self._decision(c, result, alert.received_at, reasons))  # alert first
         self._update_member(c, rule, state, alert.received_at)
+
+    def _map(self, c: Compiled, alert: Alert) -> tuple[str | None, Rule]:
+        """The alert's impact-map service and correlation rule. Most reports are about an
+        alert already known (repeats, resolves) and carry what the last one did: then the
+        last answer stands, without running the selectors and the rules' matchers again."""
+        inputs = c.mapped_from(alert)
+        known = self._mapped.get(alert.fingerprint)
+        if known is not None and known.inputs == inputs and known.labels == alert.labels:
+            return known.service, known.rule
+        service = c.impact.service_for(alert)
+        rule = rule_for(alert, service, c.rules)
+        self._mapped[alert.fingerprint] = _Mapped(inputs, alert.labels, service, rule)
+        return service, rule
 
     def _place(
         self, c: Compiled, rule: Rule, alert: Alert, service: str | None, out: list[Decision]
@@ -347,14 +380,14 @@ class Engine:
             return
         flapping = is_flapping(state.transitions, now=at, spec=rule.flapping)
         member = Member(state.status, state.service, bool(state.silenced_by), flapping)
-        before = group.members.get(state.fingerprint)
-        if group.set_member(state.fingerprint, member):
+        changed = group.members.get(state.fingerprint) != member
+        if changed and group.set_member(state.fingerprint, member):
             s.impact_stale.add(group.id)  # recomputed once per batch, not once per alert
         s.changed_members.setdefault(group.id, set()).add(state.fingerprint)
         if rule.topology and state.service is not None and group.state is GroupState.OPEN:
             s.open_by_service.setdefault((group.rule, state.service), set()).add(group.id)
-        if touch:
-            group.last_seen = max(group.last_seen, at)
+        if touch and at > group.last_seen:
+            group.last_seen = at
         if group.firing:
             group.quiet_since = None
         elif group.quiet_since is None or at > group.quiet_since:
@@ -364,7 +397,7 @@ class Engine:
                 heapq.heappush(s.resolutions, (due, group.id))
         s.changed_groups.add(group.id)
         prior = s.alerts.get(state.fingerprint)
-        if before != member or _scored_differently(prior, state):
+        if changed or _scored_differently(prior, state):
             self.declarer.mark(group.id, at, state.fingerprint)
         else:  # a repeat that changes nothing scoring reads: a refresh now and then
             self.declarer.refresh(group.id, at)
@@ -509,6 +542,7 @@ class Engine:
             state = s.alerts.get(name)
             if state is not None and state.status is Status.RESOLVED:
                 del s.alerts[name]
+                self._mapped.pop(name, None)
                 s.removed_alerts.add(name)
                 s.changed_alerts.discard(name)
         else:

@@ -9,8 +9,10 @@ As fast as the CPU allows: no clock is read and nothing sleeps.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, Any
@@ -28,6 +30,12 @@ from incidentd.model import Alert, UtcDatetime
 from incidentd.rules.loader import RuleSet
 
 BATCH = 512
+YOUNG_GENERATION = 10_000
+"""Allocations between two collections of the garbage collector's youngest generation while
+replaying (Python's default: 700). The engine allocates dozens of objects per alert and
+reference counting frees nearly all of them: with the default, the cyclic collector takes a
+tenth of a replay walking young objects that are not garbage; with this, 3-4% (measured
+with 50,000 alerts of the example storm)."""
 
 
 class WebhookRecord(BaseModel):
@@ -144,19 +152,31 @@ def replay(
         for incident_id, entry in changes.incidents.entries:
             engine.timelines.setdefault(incident_id, []).append(entry)
 
-    for alert in read_alerts(lines, rules, summary, strict=strict):
-        summary.alerts += 1
-        summary.first = summary.first or alert.received_at
-        summary.last = alert.received_at
-        batch.append(alert)
-        if len(batch) >= BATCH:
-            flush()
-    flush()
-    if summary.last is not None:
-        _count(engine.tick(rules=rules, now=summary.last + settle), summary, on_decision)
-        keep(engine.take_changes())
+    with _young_generation(YOUNG_GENERATION):
+        for alert in read_alerts(lines, rules, summary, strict=strict):
+            summary.alerts += 1
+            summary.first = summary.first or alert.received_at
+            summary.last = alert.received_at
+            batch.append(alert)
+            if len(batch) >= BATCH:
+                flush()
+        flush()
+        if summary.last is not None:
+            _count(engine.tick(rules=rules, now=summary.last + settle), summary, on_decision)
+            keep(engine.take_changes())
     summary.seconds = time.perf_counter() - started
     return engine, summary
+
+
+@contextmanager
+def _young_generation(threshold: int) -> Iterator[None]:
+    """The collector's first threshold set to `threshold` within the block, then restored."""
+    before = gc.get_threshold()
+    gc.set_threshold(threshold, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _count(decisions: list[Decision], summary: Summary, on_decision: Any) -> None:

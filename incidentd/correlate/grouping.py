@@ -95,6 +95,12 @@ def rule_for(alert: Alert, service: str | None, rules: Iterable[Rule]) -> Rule:
     raise ValueError("no rule took the alert: compile_rules always ends with a catch-all")
 
 
+def fields_read(rules: Iterable[Rule]) -> frozenset[str]:
+    """The alert fields (not labels) the rules' matchers read; `service` among them means
+    the impact-map service, which `rule_for` is given."""
+    return frozenset(m.field for rule in rules for m in rule.matchers if m.field)
+
+
 def _value(name: str, alert: Alert, service: str | None) -> str:
     if name == "service":
         return service if service is not None else f"{UNMAPPED}:{alert.name}"

@@ -157,6 +157,9 @@ class ImpactMap:
     _upstream: _Cache[str, frozenset[str]] = field(repr=False)
     _radius: _Cache[frozenset[str], BlastRadius] = field(repr=False)
     _related: _Cache[tuple[str, int], frozenset[str]] = field(repr=False)
+    fields: frozenset[str] = frozenset()
+    """The alert fields (not labels) that some selector reads: with the alert's `service` and
+    labels, all that `service_for` depends on."""
 
     @classmethod
     def build(cls, services: ServicesFile, *, cache_size: int = CACHE_SIZE) -> ImpactMap:
@@ -188,6 +191,7 @@ class ImpactMap:
             _upstream=_Cache(cache_size),
             _radius=_Cache(cache_size),
             _related=_Cache(cache_size),
+            fields=frozenset(m.field for s in selectors for m in s.matchers if m.field),
         )
 
     # --- services ----------------------------------------------------------------------------

@@ -66,6 +66,11 @@ class Matcher:
             return lambda value: fullmatch(value) is not None
         return lambda value: fullmatch(value) is None
 
+    @property
+    def field(self) -> str | None:
+        """The alert field this matcher reads (`name`, `severity`...), or None for a label."""
+        return self.name if self._label is None else None
+
     def value_of(self, alert: Subject, service: str | object | None = _SENDERS) -> str:
         """The value this matcher looks at. `service`, when given, is the impact-map service
         the alert belongs to, which then stands for the `service` field (rules and silences

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from incidentd.correlate.dedup import Outcome, decide, expire
@@ -118,3 +119,32 @@ def test_rule_ttl_applies_when_the_alert_has_none() -> None:
     assert fired.expires_at() == at(5)
     own = decide(alert(minute=0, ttl=timedelta(minutes=2)), None, service=None, ttl=None).state
     assert own.expires_at() == at(2)
+
+
+def test_decide_and_expire_return_new_states_and_leave_the_given_one_as_it_was() -> None:
+    """The declarer knows a state by its identity: a change must come as a new object."""
+    ttl = timedelta(minutes=10)
+    fired = decide(alert(minute=0, ttl=ttl), None, service="api").state
+    resolved = decide(
+        alert(status=Status.RESOLVED, minute=5, starts=0, ttl=ttl), fired, service="api"
+    ).state
+    repeated = decide(alert(minute=2, starts=0, report="r2", ttl=ttl), fired, service="api").state
+    reports = [
+        (alert(minute=1, starts=0, report="r1", ttl=ttl), fired),  # repeat
+        (alert(minute=1, starts=0, report="r1", ttl=ttl), repeated),  # an older repeat
+        (alert(status=Status.RESOLVED, minute=5, starts=0, ttl=ttl), fired),  # resolve
+        (alert(status=Status.RESOLVED, minute=3, ends=-1, ttl=ttl), fired),  # stale resolve
+        (alert(minute=9, ttl=ttl), resolved),  # reopen
+        (alert(minute=6, starts=4, report="late", ttl=ttl), resolved),  # stale firing
+        (alert(status=Status.RESOLVED, minute=7, starts=0, report="x", ttl=ttl), resolved),
+    ]
+    for report, prior in reports:
+        before = dataclasses.astuple(prior)
+        result = decide(report, prior, service="api")
+        assert result.state is not prior, result.outcome
+        assert dataclasses.astuple(prior) == before, result.outcome
+    before = dataclasses.astuple(fired)
+    closed = expire(fired, now=at(30))
+    assert closed is not None
+    assert closed.state is not fired
+    assert dataclasses.astuple(fired) == before
