@@ -49,22 +49,16 @@ commonLabels, commonAnnotations, the group status and alerts[].fingerprint are n
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Literal
 
+import msgspec
 import orjson
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-)
 
 from incidentd.correlate.fingerprint import event_id, fingerprint
 from incidentd.ingest.severity import SEVERITY_LABELS, severity_from_labels
-from incidentd.ingest.source import RawWebhook, UtcTimestamp, decode
+from incidentd.ingest.source import ParseError, RawWebhook, decode_struct, rfc3339_utc_all
 from incidentd.model import EPOCH_ZERO, Alert, Status
 
 _SERVICE_LABELS = ("service", "app", "app_kubernetes_io_name", "job")
@@ -73,56 +67,118 @@ _NOT_IN_TITLE = frozenset({"alertname", *SEVERITY_LABELS})
 _TITLE_MAX = 200
 TRUNCATED_ANNOTATION = "incidentd_truncated_alerts"
 _STATUS = {"firing": Status.FIRING, "resolved": Status.RESOLVED}
+_GO_ZERO_TIME = "0001-01-01T00:00:00Z"
+_TIMESTAMP_FIELDS = (".startsAt", ".endsAt")
 _LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 """Every character str.splitlines() splits on."""
 _QUOTE_META = re.compile(r"\\([\\.+*?()|\[\]{}^$])")
 
 
-def _not_zero(value: datetime) -> datetime:
-    if value == EPOCH_ZERO:
-        raise ValueError("startsAt is Go's zero time: the alert has no start")
-    return value
-
-
-def _zero_is_none(value: datetime | None) -> datetime | None:
-    return None if value == EPOCH_ZERO else value
-
-
-class _WireAlert(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
-
+class _WireAlert(msgspec.Struct, frozen=True, gc=False):
+    # msgspec rather than pydantic: the request path checks every alert of every body, and
+    # this costs about a quarter as much. Timestamps are strings here: _instants() converts them.
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
+    starts_at: str = msgspec.field(name="startsAt")
     annotations: dict[str, str] | None = None
-    starts_at: Annotated[UtcTimestamp, AfterValidator(_not_zero)] = Field(alias="startsAt")
-    ends_at: Annotated[UtcTimestamp | None, AfterValidator(_zero_is_none)] = Field(
-        default=None, alias="endsAt"
-    )
-    generator_url: str | None = Field(default=None, alias="generatorURL")
+    ends_at: str | None = msgspec.field(default=None, name="endsAt")
+    generator_url: str | None = msgspec.field(default=None, name="generatorURL")
 
 
-class _Notification(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
-
-    org_id: Any = Field(default=None, alias="orgId")  # only to recognise a Grafana body
+class _Notification(msgspec.Struct, frozen=True, gc=False):
     version: str
     alerts: list[_WireAlert]
+    org_id: object = msgspec.field(default=None, name="orgId")  # only to recognise Grafana
     receiver: str = ""
-    external_url: str = Field(default="", alias="externalURL")
-    group_key: str = Field(default="", alias="groupKey")
-    truncated_alerts: int = Field(default=0, ge=0, alias="truncatedAlerts")
+    external_url: str = msgspec.field(default="", name="externalURL")
+    group_key: str = msgspec.field(default="", name="groupKey")
+    truncated_alerts: int = msgspec.field(default=0, name="truncatedAlerts")
 
-    @field_validator("version")
-    @classmethod
-    def _version_4(cls, value: str, info: ValidationInfo) -> str:
-        if value == "4":
-            return value
-        if value == "1" or info.data.get("org_id") is not None:
-            raise ValueError(
-                f"version {value!r} is a Grafana alerting webhook, not Alertmanager's "
-                "version '4': post it to /webhooks/grafana"
-            )
-        raise ValueError(f"unsupported version {value!r}: Alertmanager webhooks are version '4'")
+
+class _Envelope(msgspec.Struct, frozen=True, gc=False):
+    """What a body that fails the wire model says it is, so that a Grafana body is told so."""
+
+    version: str = "4"
+    org_id: object = msgspec.field(default=None, name="orgId")
+
+
+_NOTIFICATION = msgspec.json.Decoder(_Notification)
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+
+
+@dataclass(frozen=True, slots=True)
+class _Instants:
+    """A body's timestamps in UTC: converted for all its alerts together, not alert by alert."""
+
+    starts: list[datetime]
+    ends: dict[int, datetime]
+    """endsAt by alert index, where it is neither absent nor Go's zero time."""
+
+
+def _instants(alerts: list[_WireAlert]) -> _Instants:
+    starts = rfc3339_utc_all([w.starts_at for w in alerts], lambda i: f"$.alerts[{i}].startsAt")
+    if EPOCH_ZERO in starts:
+        raise ParseError(
+            f"$.alerts[{starts.index(EPOCH_ZERO)}].startsAt",
+            "startsAt is Go's zero time: the alert has no start",
+        )
+    # Every firing alert carries Go's zero time: only the other ones need converting.
+    ended = [
+        (i, text)
+        for i, w in enumerate(alerts)
+        if (text := w.ends_at) is not None and text != _GO_ZERO_TIME
+    ]
+    ends = rfc3339_utc_all([text for _, text in ended], lambda k: f"$.alerts[{ended[k][0]}].endsAt")
+    return _Instants(
+        starts, {i: end for (i, _), end in zip(ended, ends, strict=True) if end != EPOCH_ZERO}
+    )
+
+
+def _read(body: bytes) -> tuple[_Notification, _Instants]:
+    """The whole validation of a body (ParseError, NotJSON); normalizing cannot fail after."""
+    try:
+        note = decode_struct(_NOTIFICATION, body)
+    except ParseError as exc:
+        raise _explained(exc, body) from None
+    if (wrong_version := _version_error(note.version, note.org_id)) is not None:
+        raise wrong_version
+    if note.truncated_alerts < 0:
+        raise ParseError("$.truncatedAlerts", f"Expected `int` >= 0, got {note.truncated_alerts}")
+    return note, _instants(note.alerts)
+
+
+def _explained(exc: ParseError, body: bytes) -> ParseError:
+    """The version's verdict comes first, as it names the endpoint the body was meant for; a
+    timestamp of the wrong type is named a timestamp (the wire model reads it as a string)."""
+    try:
+        envelope = _ENVELOPE.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        envelope = _Envelope()
+    if (wrong_version := _version_error(envelope.version, envelope.org_id)) is not None:
+        return wrong_version
+    reason = exc.reason_text
+    if exc.path.endswith(_TIMESTAMP_FIELDS) and reason.startswith("Expected `str`"):
+        found = reason.removeprefix("Expected `str`")
+        return ParseError(exc.path, f"Expected an RFC 3339 timestamp string{found}")
+    if exc.path.endswith(".status") and reason.startswith("Invalid enum value "):
+        found = reason.removeprefix("Invalid enum value ")
+        found = found if len(found) <= 42 else found[:40] + "…"
+        return ParseError(exc.path, f"Expected 'firing' or 'resolved', got {found}")
+    return exc
+
+
+def _version_error(version: str, org_id: object) -> ParseError | None:
+    if version == "4":
+        return None
+    if version == "1" or org_id is not None:
+        return ParseError(
+            "$.version",
+            f"version {version!r} is a Grafana alerting webhook, not Alertmanager's "
+            "version '4': post it to /webhooks/grafana",
+        )
+    return ParseError(
+        "$.version", f"unsupported version {version!r}: Alertmanager webhooks are version '4'"
+    )
 
 
 def service_of(labels: dict[str, str]) -> str | None:
@@ -156,37 +212,51 @@ class AlertmanagerSource:
     name = "alertmanager"
 
     def check(self, raw: RawWebhook) -> int:
-        """The wire model is the whole validation: normalizing a valid alert cannot fail."""
-        return len(decode(_Notification, raw.body).alerts)
+        """The wire model and _read are the whole validation: normalizing cannot fail."""
+        return len(_read(raw.body)[0].alerts)
 
     def parse(self, raw: RawWebhook) -> list[Alert]:
-        note = decode(_Notification, raw.body)
+        note, instants = _read(raw.body)
         sender = raw.options.sender or note.external_url.rstrip("/")
         group_key = None
         if note.group_key:
             parts = [sender, unquote_meta(note.receiver), note.group_key]
             group_key = orjson.dumps(parts).decode()
         extra = {TRUNCATED_ANNOTATION: str(note.truncated_alerts)} if note.truncated_alerts else {}
-        return [self._alert(raw, wire, sender, group_key, extra) for wire in note.alerts]
+        return [
+            self._alert(
+                raw,
+                wire,
+                starts_at=starts_at,
+                ends_at=instants.ends.get(i),
+                sender=sender,
+                group=group_key,
+                extra=extra,
+            )
+            for i, (wire, starts_at) in enumerate(zip(note.alerts, instants.starts, strict=True))
+        ]
 
     def _alert(
         self,
         raw: RawWebhook,
         wire: _WireAlert,
+        *,
+        starts_at: datetime,
+        ends_at: datetime | None,
         sender: str,
         group: str | None,
         extra: dict[str, str],
     ) -> Alert:
         fp = fingerprint(self.name, sender, wire.labels)
         resolved = wire.status == "resolved"
-        ends = wire.ends_at if resolved else None
+        ends = ends_at if resolved else None
         ends_id = None if ends is None else ends.isoformat()
         name = wire.labels.get("alertname") or "unnamed"
         annotations = {**(wire.annotations or {}), **extra}
         return Alert(
             source=self.name,
             fingerprint=fp,
-            event_id=event_id(fp, wire.status, wire.starts_at.isoformat(), ends_id),
+            event_id=event_id(fp, wire.status, starts_at.isoformat(), ends_id),
             status=_STATUS[wire.status],
             severity=severity_from_labels(wire.labels),
             name=name,
@@ -194,7 +264,7 @@ class AlertmanagerSource:
             service=service_of(wire.labels),
             labels=dict(wire.labels),
             annotations=annotations,
-            starts_at=wire.starts_at,
+            starts_at=starts_at,
             ends_at=(ends or raw.received_at) if resolved else None,
             received_at=raw.received_at,
             url=wire.generator_url or None,

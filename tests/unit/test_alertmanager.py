@@ -371,3 +371,109 @@ def test_every_capture_survives_the_queue() -> None:
             continue
         alerts = capture(path.stem)
         assert ALERT_BATCH.validate_json(ALERT_BATCH.dump_json(alerts)) == alerts
+
+
+def _start_of(starts_at: str) -> datetime:
+    note = body("single_firing")
+    note["alerts"][0]["startsAt"] = starts_at
+    return parse(note)[0].starts_at
+
+
+@pytest.mark.parametrize(
+    ("text", "instant"),
+    [
+        ("2026-11-28T15:57:22.9999999Z", datetime(2026, 11, 28, 15, 57, 22, 999999, tzinfo=UTC)),
+        ("2026-11-28T23:59:59.999999999Z", datetime(2026, 11, 28, 23, 59, 59, 999999, tzinfo=UTC)),
+        (
+            "2026-11-28T17:57:22.1234565+02:00",
+            datetime(2026, 11, 28, 15, 57, 22, 123456, tzinfo=UTC),
+        ),
+        ("2026-11-28T15:57:22.5-0130", datetime(2026, 11, 28, 17, 27, 22, 500000, tzinfo=UTC)),
+        ("2026-11-28t15:57:22z", datetime(2026, 11, 28, 15, 57, 22, tzinfo=UTC)),
+        ("2026-11-28 15:57:22Z", datetime(2026, 11, 28, 15, 57, 22, tzinfo=UTC)),
+    ],
+)
+def test_digits_past_the_microsecond_are_dropped_not_rounded(text: str, instant: datetime) -> None:
+    assert _start_of(text) == instant
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1700000000",  # epoch seconds in a string: not RFC 3339, not guessed
+        "2026-11-28T15:57Z",
+        "2026-11-28T15:57:22,5Z",
+        "2026-11-28_15:57:22Z",
+        "2026-11-28",
+        "2026-11-28T15:57:22.123456garbageZ",
+        "2026-11-28T15:57:22.12345678",
+        "",
+    ],
+)
+def test_timestamps_are_rfc3339_with_an_offset(text: str) -> None:
+    with pytest.raises(WrongShape) as caught:
+        _start_of(text)
+    assert (caught.value.status, caught.value.path) == (422, "$.alerts[0].startsAt")
+
+
+@pytest.mark.parametrize(
+    ("value", "found"), [(1.5, "`float`"), (10**20, "`float`"), (True, "`bool`"), ([], "`array`")]
+)
+def test_a_bad_label_value_is_named_by_its_key(value: object, found: str) -> None:
+    note = body("single_firing")
+    note["alerts"][0]["labels"] = {"alertname": "X", "good": "1", "bad": value, "later": 2}
+    with pytest.raises(WrongShape) as caught:
+        parse(note)
+    assert caught.value.path == "$.alerts[0].labels.bad"
+    assert caught.value.message.endswith(f"Expected `str`, got {found}")
+
+
+def test_a_grafana_body_is_told_so_even_when_its_alerts_do_not_fit() -> None:
+    note = body("single_firing") | {"version": "1", "orgId": 1}
+    note["alerts"][0]["labels"]["value"] = 44.2
+    with pytest.raises(WrongShape) as caught:
+        parse(note)
+    assert caught.value.path == "$.version"
+    assert "/webhooks/grafana" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"version":"4","alerts":[],"x":' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"version":"4","alerts":[],"receiver":"a\xffb"}',
+    ],
+    ids=["nested-too-deeply", "not-utf-8"],
+)
+def test_bodies_json_cannot_read_are_a_400(data: bytes) -> None:
+    with pytest.raises(InputError) as caught:
+        parse(data)
+    assert caught.value.status == 400
+
+
+def _from_a_deeper_stack(frames: int, call: Any) -> Any:
+    """`call()` made `frames` Python frames deeper than here (the consumer's stack is not the
+    request handler's)."""
+    return call() if frames == 0 else _from_a_deeper_stack(frames - 1, call)
+
+
+@pytest.mark.parametrize("depth", [150, 300, 700, 860])
+def test_check_and_parse_agree_on_deep_nesting_whatever_the_callers_stack(depth: int) -> None:
+    """msgspec's nesting limit is what is left of the stack: without a fixed limit, a body
+    nested ~850 deep in an ignored field passed `check` (202) and failed `parse` in the
+    consumer, its alerts lost. Both now answer the same from any depth of caller."""
+    data = b'{"version":"4","alerts":[],"x":' + b"[" * depth + b"]" * depth + b"}"
+    raw = RawWebhook("alertmanager", data, {}, datetime(2026, 3, 2, tzinfo=UTC))
+    source = SOURCES["alertmanager"]
+    outcomes = []
+    for frames in (0, 300):
+        try:
+            outcomes.append(("check", _from_a_deeper_stack(frames, lambda: source.check(raw))))
+        except InputError as exc:
+            outcomes.append(("check", exc.status))
+        try:
+            outcomes.append(("parse", len(_from_a_deeper_stack(frames, lambda: source.parse(raw)))))
+        except InputError as exc:
+            outcomes.append(("parse", exc.status))
+    expected = 0 if depth <= 300 else 400  # accepted (no alerts), or nested too deeply
+    assert outcomes == [("check", expected), ("parse", expected)] * 2
