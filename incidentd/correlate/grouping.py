@@ -259,16 +259,25 @@ def _member_view(fingerprint: str, member: Member, state: AlertState | None) -> 
 
 
 def pick(candidates: Iterable[Group], *, key: str, at: datetime, rule: Rule) -> Group | None:
-    """The group an alert joins among the candidates, or None to open a new one."""
+    """The group an alert joins among the candidates, or None to open a new one: its own
+    key's, else the one most recently seen, else (a tie: one webhook's alerts share a time)
+    the oldest, then the smallest id. Never the order of the candidates, which come from
+    sets (their order changes with the interpreter's hash seed: from process to process)."""
     best: Group | None = None
     for group in candidates:
         if group.rule != rule.name or not group.accepts(at, rule):
             continue
         if group.key == key:
             return group
-        if best is None or group.last_seen > best.last_seen:
+        if best is None or _before(group, best):
             best = group
     return best
+
+
+def _before(group: Group, other: Group) -> bool:
+    if group.last_seen != other.last_seen:
+        return group.last_seen > other.last_seen
+    return (group.opened_at, group.id) < (other.opened_at, other.id)
 
 
 def resolve_due(group: Group, rule: Rule) -> datetime | None:

@@ -749,7 +749,7 @@ class Declarer:
         members = group.members
         gone = [
             fp
-            for fp in (members if touched is None else touched)
+            for fp in (members if touched is None else sorted(touched))
             if fp in firing and (m := members.get(fp)) is not None and m.status is not Status.FIRING
         ]
         if gone:

@@ -90,6 +90,20 @@ def test_pick_prefers_the_exact_key_then_the_most_recent_and_respects_windows() 
     assert pick([_group("disks", "k", 0, 1)], key="k", at=at(2), rule=rule) is None
 
 
+def test_pick_breaks_ties_the_same_way_whatever_the_order_of_the_candidates() -> None:
+    """Candidates come from sets, whose order changes from process to process (hash seed):
+    two groups seen at the same instant (one webhook's alerts) must not be picked by it."""
+    rule = RULES[-1]
+    older = _group(rule.name, "a", 1, 4)
+    newer = _group(rule.name, "b", 2, 4)
+    twin = Group(
+        id="G-0", rule=rule.name, key="c", rules_version="v", opened_at=at(1), last_seen=at(4)
+    )
+    for order in ([older, newer, twin], [newer, twin, older], [twin, older, newer]):
+        assert pick(order, key="k", at=at(5), rule=rule) is twin, "oldest, then smallest id"
+    assert pick([newer, older], key="k", at=at(5), rule=rule) is older
+
+
 def test_members_count_firing_driving_and_services() -> None:
     group = _group("x", "k", 0, 0)
     assert group.set_member("a", Member(Status.FIRING, "db"))
