@@ -13,6 +13,7 @@ dedup by event id makes that harmless.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,8 +114,11 @@ class Consumer:
                 await self._drop("lease lost")
             return None
         if self._engine is None:
+            gc.unfreeze()  # what a previous leadership froze may be garbage now
             state = await self._store.load()
             self._engine = Engine.resume(state, self._rules.current, retention=self._retention)
+            gc.collect()
+            gc.freeze()  # the loaded state (100,000 alerts) out of the collector's scans
             self._sweep = True
             metrics.ENGINE_LEADER.set(1)
             log.info("engine.leading", alerts=len(state.alerts), groups=len(state.groups))
