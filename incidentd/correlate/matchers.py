@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal, Protocol
 
 
@@ -61,10 +62,8 @@ class Matcher:
             return self.value.__ne__
         if self.pattern is None:
             raise ValueError(f"a {self.op} matcher needs a compiled pattern")
-        fullmatch = self.pattern.fullmatch
-        if self.op == "=~":
-            return lambda value: fullmatch(value) is not None
-        return lambda value: fullmatch(value) is None
+        # partials of module functions, not lambdas: an engine (its compiled rules) pickles
+        return partial(_found if self.op == "=~" else _not_found, self.pattern.fullmatch)
 
     @property
     def field(self) -> str | None:
@@ -122,3 +121,11 @@ def all_match(
         if not matcher.matches(alert, service):
             return False
     return True
+
+
+def _found(fullmatch: Callable[[str], re.Match[str] | None], value: str) -> bool:
+    return fullmatch(value) is not None
+
+
+def _not_found(fullmatch: Callable[[str], re.Match[str] | None], value: str) -> bool:
+    return fullmatch(value) is None

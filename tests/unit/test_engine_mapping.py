@@ -4,11 +4,13 @@ and the rules read of it stays the same, and maps it again when that or the rule
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from incidentd.correlate.matchers import parse
 from incidentd.engine import Decision, Engine
 from incidentd.model import Alert, Severity
 from incidentd.rules.loader import RuleSet, load
@@ -78,3 +80,19 @@ def test_the_next_report_after_a_rules_change_follows_the_new_rules(rules: RuleS
     changed = dataclasses.replace(rules, rules=search_only, version="search-only")
     decisions = engine.process([_again(first, 2)], rules=changed)
     assert "rule search-only" in _repeat(decisions).reasons
+
+
+def test_an_engine_with_its_compiled_rules_pickles_and_still_matches(rules: RuleSet) -> None:
+    """Regex matchers bind their test once (no lambda): an engine, compiled rules included,
+    can be copied whole by pickle (bench/engine.py's flatness section starts each run from a
+    pickled engine)."""
+    matchers = [parse('job=~"post.*"'), parse('job!~"post.*"'), parse('job="postgres"')]
+    copies = pickle.loads(pickle.dumps(matchers))  # noqa: S301 (bytes made just here)
+    labelled = alert("PostgresDown", labels={"job": "postgres"})
+    assert [m.matches(labelled) for m in copies] == [True, False, True]
+    engine = Engine()
+    engine.process([labelled], rules=rules)
+    again: Engine = pickle.loads(pickle.dumps(engine))  # noqa: S301 (bytes made just above)
+    assert again.state.alerts == engine.state.alerts
+    later = alert("PostgresDown", minute=1, labels={"job": "postgres"}, report="2")
+    assert again.process([later], rules=rules)
