@@ -686,7 +686,13 @@ class Declarer:
             )
         elif decision.action in (Action.JOIN, Action.ABSORB_INTO_STORM) and current is not None:
             step = inc.join(
-                current, facts, scored, reasons=reasons, now=now, root_causes=impact.root_causes
+                current,
+                facts,
+                scored,
+                reasons=reasons,
+                now=now,
+                root_causes=impact.root_causes,
+                index=self._index(current),
             )
         elif decision.action is Action.ABSORB_INTO_STORM:
             step = inc.declare_storm(

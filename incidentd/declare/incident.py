@@ -297,14 +297,16 @@ def join(
     reasons: Sequence[str],
     now: datetime,
     root_causes: Callable[[Sequence[str]], Sequence[str]] | None = None,
+    index: tuple[AbstractSet[str], AbstractSet[str]] | None = None,
 ) -> Transition:
     """Tie a group to the incident (a join, or an absorption into the storm incident): its
     root causes, impact and driving alerts are added; a group more urgent than the incident
     escalates it. `root_causes` (the impact map's) keeps only the most downstream failing
     services of the union: a group whose root cause fails because of the incident's is a
-    consequence, not a second cause."""
+    consequence, not a second cause. `index`: the sets of the incident's alerts and firing
+    alerts, when the caller keeps them (see `attach_alerts`)."""
     if facts.group_id in incident.groups:
-        return attach_alerts(incident, facts.signals, now=now)
+        return attach_alerts(incident, facts.signals, now=now, index=index)
     joined: Details = {
         "group": facts.group_id,
         "root_causes": facts.root_causes,
@@ -323,7 +325,7 @@ def join(
         capabilities=tuple(dict.fromkeys((*incident.capabilities, *score.capabilities))),
         peak_score=_peak(incident, score),
     )
-    step = _then(step, attach_alerts(step.incident, facts.signals, now=now))
+    step = _then(step, attach_alerts(step.incident, facts.signals, now=now, index=index))
     if score.priority.above(step.incident.priority):
         why = [f"group {facts.group_id} joined at {score.priority}"]
         step = _then(step, escalate(step.incident, score, reasons=why, now=now))
