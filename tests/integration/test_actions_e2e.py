@@ -10,7 +10,6 @@ is dead-lettered, listed, and retried by a person. Every outcome is on the timel
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +24,7 @@ from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.servicenow import FakeServiceNow
 from tests.fakes.slack import FakeSlack
 from tests.fakes.teams import FakeTeams
-from tests.integration.test_daemon_process import EXAMPLE, Daemon, free_port
+from tests.integration.test_daemon_process import EXAMPLE, Daemon, free_port, wall_clock_example
 from tests.integration.test_incidents_api import OUTAGE, _call
 
 PD_KEY = "R0UTINGKEY0123456789ABCDEFGHIJKL"
@@ -44,8 +43,7 @@ def write_config(
     targets_extra: str = "",
     also: str = "",
 ) -> Path:
-    config = tmp / "config"
-    shutil.copytree(EXAMPLE, config)
+    config = wall_clock_example(tmp)
     (config / "targets.yaml").write_text(
         f"""
 targets:

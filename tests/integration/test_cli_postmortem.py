@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from tests.integration.test_daemon_process import EXAMPLE, Daemon, free_port
+from tests.integration.test_daemon_process import EXAMPLE, Daemon, free_port, wall_clock_example
 from tests.integration.test_incidents_api import OUTAGE, TOKEN, _first_incident
 
 
@@ -41,7 +41,7 @@ async def _declared(daemon: Daemon) -> None:
 
 @pytest.fixture
 async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
-    proc = Daemon(EXAMPLE, free_port(), tmp_path / "daemon.log")
+    proc = Daemon(wall_clock_example(tmp_path), free_port(), tmp_path / "daemon.log")
     try:
         await proc.wait_ready()
         await _declared(proc)
@@ -113,7 +113,7 @@ async def test_the_draft_straight_from_the_redis_store(
     redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
     env = {"INCIDENTD_REDIS_URL": redis_url, "INCIDENTD_REDIS_PREFIX": redis_prefix}
-    proc = Daemon(EXAMPLE, free_port(), tmp_path / "daemon.log", env=env)
+    proc = Daemon(wall_clock_example(tmp_path), free_port(), tmp_path / "daemon.log", env=env)
     try:
         await proc.wait_ready()
         await _declared(proc)

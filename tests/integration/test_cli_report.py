@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -21,7 +20,7 @@ import pytest
 
 from incidentd.rules.loader import load
 from incidentd.store.redis_state import RedisState
-from tests.integration.test_daemon_process import Daemon, free_port
+from tests.integration.test_daemon_process import Daemon, free_port, wall_clock_example
 from tests.scenarios.shop_history import (
     ALERT_FIRINGS,
     EXAMPLE,
@@ -143,8 +142,7 @@ def test_from_recorded_webhooks_csv_to_stdout_and_markdown_with_charts(
 @pytest.fixture
 def locked_config(tmp_path: Path) -> Path:
     """The example, with reads that need a token."""
-    target = tmp_path / "config"
-    shutil.copytree(EXAMPLE, target)
+    target = wall_clock_example(tmp_path)
     api = target / "api.yaml"
     api.write_text(api.read_text().replace("anonymous_read: true", "anonymous_read: false"))
     return target

@@ -21,6 +21,16 @@ ALERT = json.dumps({"name": "DiskFull", "severity": "critical"}).encode()
 JSON = {"Content-Type": "application/json"}
 
 
+def wall_clock_example(folder: Path) -> Path:
+    """config/example for a daemon on the wall clock: a copy without its silences. Its weekly
+    maintenance window (Sundays 02:00-04:00 Europe/Paris) silences orders-db, where these
+    tests' outages start, and a test run during that window must see the same outcome."""
+    target = folder / "config"
+    shutil.copytree(EXAMPLE, target)
+    (target / "silences.yaml").write_text("silences: []\n", encoding="utf-8")
+    return target
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.integration.test_daemon_process import EXAMPLE, Daemon, free_port
+from tests.integration.test_daemon_process import Daemon, free_port, wall_clock_example
 
 TOKEN = "change-me-local-dev-token"  # noqa: S105 (config/example/api.yaml's)
 OUTAGE = [
@@ -33,7 +33,7 @@ OUTAGE = [
 
 @pytest.fixture
 async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
-    proc = Daemon(EXAMPLE, free_port(), tmp_path / "daemon.log")
+    proc = Daemon(wall_clock_example(tmp_path), free_port(), tmp_path / "daemon.log")
     try:
         await proc.wait_ready()
         yield proc

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +17,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from tests.integration.test_daemon_process import EXAMPLE, Daemon, free_port
+from tests.integration.test_daemon_process import Daemon, free_port, wall_clock_example
 from tests.integration.test_incidents_api import OUTAGE, TOKEN, _first_incident
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -26,7 +25,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture
 async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
-    proc = Daemon(EXAMPLE, free_port(), tmp_path / "daemon.log")
+    proc = Daemon(wall_clock_example(tmp_path), free_port(), tmp_path / "daemon.log")
     try:
         await proc.wait_ready()
         yield proc
@@ -220,8 +219,7 @@ async def test_wrong_changes_and_queries_say_what_is_wrong(daemon: Daemon) -> No
 async def test_a_follow_up_on_an_incident_the_engine_forgot(tmp_path: Path) -> None:
     """Reviews come days after the resolution: the engine has forgotten the incident (its
     retention and cool-down passed), and the follow-up still lands on it."""
-    config = tmp_path / "config"
-    shutil.copytree(EXAMPLE, config)
+    config = wall_clock_example(tmp_path)
     policy = config / "declaration.yaml"
     policy.write_text(policy.read_text().replace("cool_down: 30m", "cool_down: 1s"))
     proc = Daemon(config, free_port(), tmp_path / "d.log", env={"INCIDENTD_RETENTION": "1"})
