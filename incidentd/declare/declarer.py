@@ -768,16 +768,14 @@ class Declarer:
             self._apply(step, spec)
         score_now = self.state.scores.get(group.id)
         latest = self.state.incidents[incident.id]
-        if score_now is not None and latest.score is not score_now and latest.open:
-            self.state.incidents[incident.id] = inc.update_score(latest, score_now)
+        if score_now is None or not latest.open:
+            return
+        scored = latest if latest.score is score_now else inc.update_score(latest, score_now)
+        wider = inc.widen(scored, facts, score_now, root_causes=impact.root_causes)
+        if wider is not latest:
+            self.state.incidents[incident.id] = wider
             self.state.changed.add(incident.id)
-        latest = self.state.incidents[incident.id]
-        if score_now is not None and latest.open:
-            wider = inc.widen(latest, facts, score_now, root_causes=impact.root_causes)
-            if wider is not latest:
-                self.state.incidents[incident.id] = wider
-                self.state.changed.add(incident.id)
-                self._widened(latest, wider, group.id, now)
+            self._widened(latest, wider, group.id, now)
 
     def _index(self, incident: Incident) -> tuple[set[str], set[str]]:
         """Sets of the incident's alert and firing ids, kept between assessments: tuples only

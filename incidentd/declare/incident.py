@@ -315,14 +315,11 @@ def join(
         "reasons": tuple(reasons),
     }
     step = _log(
-        incident,
+        widen(incident, facts, score, root_causes=root_causes),
         now,
         [(EntryKind.GROUP_JOINED, ENGINE, joined)],
         groups=(*incident.groups, facts.group_id),
         group_keys=_union(incident.group_keys, [facts.group_key]),
-        root_causes=_causes(incident.root_causes, facts.root_causes, root_causes),
-        services=_union(incident.services, score.services),
-        capabilities=tuple(dict.fromkeys((*incident.capabilities, *score.capabilities))),
         peak_score=_peak(incident, score),
     )
     step = _then(step, attach_alerts(step.incident, facts.signals, now=now, index=index))
