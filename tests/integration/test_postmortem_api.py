@@ -8,29 +8,18 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from PIL import Image
 
 from tests.integration.test_daemon_process import Daemon, free_port, wall_clock_example
 from tests.integration.test_incidents_api import OUTAGE, TOKEN, _first_incident
+from tests.integration.test_incidents_api import daemon as daemon  # the example, running
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
-    proc = Daemon(wall_clock_example(tmp_path), free_port(), tmp_path / "daemon.log")
-    try:
-        await proc.wait_ready()
-        yield proc
-    finally:
-        proc.stop()
 
 
 async def call(
