@@ -20,6 +20,7 @@ import orjson
 import pytest
 import redis
 
+from incidentd.declare.declarer import ASSESS_EVERY
 from incidentd.replay import replay
 from incidentd.rules.loader import load
 from tests.integration.test_daemon_process import free_port
@@ -28,6 +29,8 @@ pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]
 
 CONFIG = Path(__file__).resolve().parents[1] / "scenarios" / "config"
 JSON = {"Content-Type": "application/json"}
+SETTLE = 2 * ASSESS_EVERY + timedelta(seconds=1)
+"""How long after the last alert its group's last assessment may run (see `_replayed`)."""
 
 
 class Replica:
@@ -177,9 +180,11 @@ def _replayed(replicas: list[Replica]) -> tuple[set[frozenset[str]], dict[str, i
         if replica.record.exists():
             lines.extend(replica.record.read_bytes().splitlines())
     lines.sort(key=lambda line: orjson.loads(line)["received_at"])
-    # The live engine ran its timers up to now (assessments are due within a second of an
-    # alert); replay runs them two seconds past the last alert.
-    engine, _ = replay(lines, load(CONFIG, env={}), settle=timedelta(seconds=2))
+    # The live engine runs its timers up to now; replay runs them past the last alert by
+    # what the last assessment may wait: a group held by an incident is assessed at the next
+    # whole 5 s of event time, once an instant (a second change at that instant waits 5 s
+    # more), so at most 10 s after the last alert.
+    engine, _ = replay(lines, load(CONFIG, env={}), settle=SETTLE)
     groups = {frozenset(g.members) for g in engine.state.groups.values()}
     counts = {f: a.count for f, a in engine.state.alerts.items()}
     incidents = {
@@ -208,10 +213,10 @@ async def _live_counts(redis_url: str, prefix: str) -> dict[str, int]:
 
 
 async def _settled_incidents(url: str, expected: Incidents) -> Incidents:
-    """The live incidents once the last assessments ran (within a second of the last alert,
-    at the next instant of event time): polled for up to 5 s."""
+    """The live incidents once the last assessments ran (up to SETTLE after the last alert,
+    see `_replayed`): polled for SETTLE and two seconds more."""
     live: Incidents = set()
-    for _ in range(50):
+    for _ in range(int(SETTLE.total_seconds() + 2) * 10):
         live = await _live_incidents(url)
         if live == expected:
             break
