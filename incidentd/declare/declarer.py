@@ -184,9 +184,9 @@ def apply_meta(state: DeclareState, meta: Mapping[str, Any]) -> None:
 
 class Declarer:
     verify = False
-    """Check what is kept incrementally (each group's tally, each incident's sets of alert
-    ids) against what it is kept for, at every use, and raise when they differ: the test
-    suite turns it on (tests/conftest.py)."""
+    """Check what is kept incrementally (each group's tally, the index of each incident's
+    alert ids) against what it is kept for, at every use, and raise when they differ: the
+    test suite turns it on (tests/conftest.py)."""
 
     def __init__(
         self, state: DeclareState | None = None, *, retention: timedelta = timedelta(hours=24)
@@ -195,8 +195,6 @@ class Declarer:
         self._retention = retention
         self._pending_verdicts: list[Verdict] = []
         """Verdicts made inside a transition (a declare-clock breach), recorded after it."""
-        self._sets: dict[str, tuple[_Indexed, _Indexed]] = {}
-        """Per incident: its alert and firing ids as sets (see `_index`)."""
         self._tallies: dict[str, Tally] = {}
         """Per group: what scoring reads of its firing members, kept member by member."""
         self._scores = ScoreCache()
@@ -359,7 +357,6 @@ class Declarer:
         if found is None or found.open or any(f.open for f in found.followups):
             return
         del s.incidents[incident_id]
-        self._sets.pop(incident_id, None)
         for gid in found.groups:
             if s.by_group.get(gid) == incident_id:
                 del s.by_group[gid]
@@ -692,7 +689,6 @@ class Declarer:
                 reasons=reasons,
                 now=now,
                 root_causes=impact.root_causes,
-                index=self._index(current),
             )
         elif decision.action is Action.ABSORB_INTO_STORM:
             step = inc.declare_storm(
@@ -749,9 +745,8 @@ class Declarer:
             signals = facts.signals
         else:
             signals = tuple(driving[fp] for fp in sorted(touched) if fp in driving)
-        known, now_firing = self._index(incident)
-        step = inc.attach_alerts(incident, signals, now=now, index=(known, now_firing))
-        firing = self._index(step.incident)[1]
+        step = inc.attach_alerts(incident, signals, now=now)
+        firing = step.incident.firing
         members = group.members
         gone = [
             fp
@@ -759,11 +754,10 @@ class Declarer:
             if fp in firing and (m := members.get(fp)) is not None and m.status is not Status.FIRING
         ]
         if gone:
-            resolved = inc.resolve_alerts(step.incident, gone, now=now, firing=firing)
+            resolved = inc.resolve_alerts(step.incident, gone, now=now)
             step = Transition(resolved.incident, step.entries + resolved.entries)
-            firing.difference_update(gone)  # the set follows (not built again next time)
-            alerts = self._sets[incident.id][0]
-            self._sets[incident.id] = (alerts, (step.incident.firing, firing))
+        if self.verify:
+            _check_ids(step.incident)
         if step.entries:
             self._apply(step, spec)
         score_now = self.state.scores.get(group.id)
@@ -776,18 +770,6 @@ class Declarer:
             self.state.incidents[incident.id] = wider
             self.state.changed.add(incident.id)
             self._widened(latest, wider, group.id, now)
-
-    def _index(self, incident: Incident) -> tuple[set[str], set[str]]:
-        """Sets of the incident's alert and firing ids, kept between assessments: tuples only
-        grow at their end (attach), so the sets follow by adding the new tail; anything else
-        (a resolve, a merge) builds them again."""
-        cached = self._sets.get(incident.id)
-        alerts = _follow(incident.alerts, None if cached is None else cached[0])
-        firing = _follow(incident.firing, None if cached is None else cached[1])
-        self._sets[incident.id] = ((incident.alerts, alerts), (incident.firing, firing))
-        if self.verify and (alerts != set(incident.alerts) or firing != set(incident.firing)):
-            raise RuntimeError(f"the alert sets of {incident.id} are off")
-        return alerts, firing
 
     def _apply(self, step: Transition, spec: DeclarationFile) -> None:
         s = self.state
@@ -1009,20 +991,17 @@ def sla_view(incident: Incident, spec: DeclarationFile, now: datetime) -> dict[s
     return out
 
 
-_Indexed = tuple[tuple[str, ...], set[str]]
-
-
-def _follow(now: tuple[str, ...], cached: _Indexed | None) -> set[str]:
-    """The set of `now`, from the cached set of an earlier tuple when `now` only grew."""
-    if cached is not None:
-        before, found = cached
-        if before is now:
-            return found
-        n = len(before)
-        if n and len(now) >= n and now[n - 1] is before[-1] and now[0] is before[0]:
-            found.update(now[n:])
-            return found
-    return set(now)
+def _check_ids(incident: Incident) -> None:
+    """Raise RuntimeError when what the incident's updates rely on is off: an IdSeq's index
+    against its items, a firing alert that was never attached, services or group keys not
+    sorted once each (`incident._union`)."""
+    incident.alerts.check()
+    incident.firing.check()
+    if any(fp not in incident.alerts for fp in incident.firing):
+        raise RuntimeError(f"{incident.id} fires alerts it never attached")
+    for names in (incident.services, incident.group_keys):
+        if list(names) != sorted(set(names)):
+            raise RuntimeError(f"{incident.id}: {names[:3]}... not sorted once each")
 
 
 def _cooling(incident: Incident, now: datetime, cool_down: timedelta) -> bool:

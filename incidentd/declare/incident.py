@@ -20,7 +20,6 @@ come from the store's counter.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -35,6 +34,7 @@ from incidentd.declare.followup import (
     FollowUpStatus,
     UnknownFollowUp,
 )
+from incidentd.declare.idseq import IdSeq
 from incidentd.declare.scoring import Factor, GroupFacts, Score, Signal
 from incidentd.declare.timeline import (
     ENGINE,
@@ -86,9 +86,10 @@ class Incident:
     root_causes: tuple[str, ...]
     groups: tuple[str, ...]
     group_keys: tuple[str, ...]
-    alerts: tuple[str, ...]
-    """Every alert fingerprint ever attached, in the order attached."""
-    firing: tuple[str, ...]
+    alerts: IdSeq
+    """Every alert fingerprint ever attached, in the order attached. An IdSeq, not a
+    tuple: a storm incident holds thousands, and a new version must not copy them."""
+    firing: IdSeq
     """The attached alerts firing now, in the order (re)attached."""
     rules_version: str
     """The rules the incident was declared under."""
@@ -116,6 +117,13 @@ class Incident:
     """The score with the most impact points while the incident was open: what was at stake
     at its worst (`score` is the latest one, which falls to nothing as the alerts clear).
     None on records written before it was kept: read `peak`."""
+
+    def __post_init__(self) -> None:
+        # a record built with tuples (tests, hand-made records) gets its ids as IdSeq
+        if type(self.alerts) is not IdSeq:
+            object.__setattr__(self, "alerts", IdSeq.of(self.alerts))
+        if type(self.firing) is not IdSeq:
+            object.__setattr__(self, "firing", IdSeq.of(self.firing))
 
     @property
     def peak(self) -> Score:
@@ -153,8 +161,15 @@ def _then(first: Transition, second: Transition) -> Transition:
     return Transition(second.incident, first.entries + second.entries)
 
 
-def _union(*parts: Iterable[str]) -> tuple[str, ...]:
-    return tuple(sorted({item for part in parts for item in part}))
+def _union(base: tuple[str, ...], extra: Iterable[str]) -> tuple[str, ...]:
+    """`base` and `extra`, sorted, each once; `base` itself when `extra` adds nothing to it.
+    `base` is sorted and holds each name once (every path builds it so: `Declarer.verify`
+    checks): a storm incident's 800 services were sorted again at each assessment of each of
+    its groups, which rarely bring a new one."""
+    new = set(extra).difference(base)
+    if not new:
+        return base
+    return tuple(sorted({*base, *new}))
 
 
 # --- titles ------------------------------------------------------------------------------------
@@ -216,8 +231,8 @@ def _new(
         root_causes=facts.root_causes,
         groups=(facts.group_id,),
         group_keys=(facts.group_key,),
-        alerts=(),
-        firing=(),
+        alerts=IdSeq(),
+        firing=IdSeq(),
         rules_version=rules_version,
         declared_at=now,
         reasons=tuple(reasons),
@@ -297,16 +312,14 @@ def join(
     reasons: Sequence[str],
     now: datetime,
     root_causes: Callable[[Sequence[str]], Sequence[str]] | None = None,
-    index: tuple[AbstractSet[str], AbstractSet[str]] | None = None,
 ) -> Transition:
     """Tie a group to the incident (a join, or an absorption into the storm incident): its
     root causes, impact and driving alerts are added; a group more urgent than the incident
     escalates it. `root_causes` (the impact map's) keeps only the most downstream failing
     services of the union: a group whose root cause fails because of the incident's is a
-    consequence, not a second cause. `index`: the sets of the incident's alerts and firing
-    alerts, when the caller keeps them (see `attach_alerts`)."""
+    consequence, not a second cause."""
     if facts.group_id in incident.groups:
-        return attach_alerts(incident, facts.signals, now=now, index=index)
+        return attach_alerts(incident, facts.signals, now=now)
     joined: Details = {
         "group": facts.group_id,
         "root_causes": facts.root_causes,
@@ -322,7 +335,7 @@ def join(
         group_keys=_union(incident.group_keys, [facts.group_key]),
         peak_score=_peak(incident, score),
     )
-    step = _then(step, attach_alerts(step.incident, facts.signals, now=now, index=index))
+    step = _then(step, attach_alerts(step.incident, facts.signals, now=now))
     if score.priority.above(step.incident.priority):
         why = [f"group {facts.group_id} joined at {score.priority}"]
         step = _then(step, escalate(step.incident, score, reasons=why, now=now))
@@ -369,16 +382,12 @@ def attach_alerts(
     signals: Iterable[Signal],
     *,
     now: datetime,
-    index: tuple[AbstractSet[str], AbstractSet[str]] | None = None,
 ) -> Transition:
     """Attach firing alerts (new ones, or attached ones firing again); one entry each.
     Attaching an alert that is already firing changes nothing. Lists keep the order in which
-    alerts were attached (no sorting: a storm incident attaches thousands). `index`: the sets
-    of `incident.alerts` and `incident.firing`, when the caller keeps them (read, not kept)."""
-    if index is None:
-        index = (frozenset(incident.alerts), frozenset(incident.firing))
-    was_known, was_firing = index
-    known: set[str] = set()
+    alerts were attached (no sorting: a storm incident attaches thousands); the cost is the
+    signals', whatever the incident holds (IdSeq)."""
+    was_known, was_firing = incident.alerts, incident.firing
     firing: set[str] = set()
     events: list[Event] = []
     added: list[str] = []
@@ -387,7 +396,7 @@ def attach_alerts(
         fp = signal.fingerprint
         if fp in was_firing or fp in firing:
             continue
-        seen = fp in was_known or fp in known
+        seen = fp in was_known  # one attached in this call fires: skipped above
         details: Details = {
             "fingerprint": fp,
             "name": signal.name,
@@ -397,7 +406,6 @@ def attach_alerts(
         }
         events.append((EntryKind.ALERT_ATTACHED, ENGINE, details))
         if not seen:
-            known.add(fp)
             added.append(fp)
         firing.add(fp)
         again.append(fp)
@@ -407,8 +415,8 @@ def attach_alerts(
         incident,
         now,
         events,
-        alerts=(*incident.alerts, *added),
-        firing=(*incident.firing, *again),
+        alerts=was_known.plus(added),
+        firing=was_firing.plus(again),
         quiet_since=None,
     )
 
@@ -418,11 +426,9 @@ def resolve_alerts(
     fingerprints: Iterable[str],
     *,
     now: datetime,
-    firing: AbstractSet[str] | None = None,
 ) -> Transition:
-    """Attached alerts that resolved; when the last one does, the quiet period starts.
-    `firing`: the set of `incident.firing`, when the caller keeps it (read, not kept)."""
-    was_firing = set(incident.firing) if firing is None else firing
+    """Attached alerts that resolved; when the last one does, the quiet period starts."""
+    was_firing = incident.firing
     gone = [f for f in dict.fromkeys(fingerprints) if f in was_firing]
     if not gone:
         return Transition(incident)
@@ -431,10 +437,7 @@ def resolve_alerts(
         (EntryKind.ALERT_RESOLVED, ENGINE, {"fingerprint": f, "still_firing": still}) for f in gone
     ]
     quiet = incident.quiet_since if still else now
-    order = dict.fromkeys(incident.firing)  # in C: a storm incident has thousands
-    for fingerprint in gone:
-        del order[fingerprint]
-    return _log(incident, now, events, firing=tuple(order), quiet_since=quiet)
+    return _log(incident, now, events, firing=was_firing.minus(gone), quiet_since=quiet)
 
 
 # --- priority ----------------------------------------------------------------------------------
@@ -620,8 +623,8 @@ def declare_by_hand(
         root_causes=tuple(services),
         groups=(),
         group_keys=(),
-        alerts=(),
-        firing=(),
+        alerts=IdSeq(),
+        firing=IdSeq(),
         rules_version=rules_version,
         declared_at=now,
         reasons=(why,),
@@ -649,8 +652,7 @@ def merge(
     for one in (source, target):
         if not one.open:
             raise InvalidTransition(f"{one.id} is resolved: reopen it before merging")
-    firing = dict.fromkeys((*target.firing, *source.firing))
-    known = dict.fromkeys((*target.alerts, *source.alerts))
+    firing = target.firing.plus(source.firing)
     into: Details = {"from": source.id, "title": source.title, "note": note}
     changes: dict[str, Any] = {
         "groups": tuple(dict.fromkeys((*target.groups, *source.groups))),
@@ -658,8 +660,8 @@ def merge(
         "root_causes": tuple(dict.fromkeys((*target.root_causes, *source.root_causes))),
         "services": _union(target.services, source.services),
         "capabilities": tuple(dict.fromkeys((*target.capabilities, *source.capabilities))),
-        "alerts": tuple(known),
-        "firing": tuple(firing),
+        "alerts": target.alerts.plus(source.alerts),
+        "firing": firing,
         "quiet_since": None if firing else target.quiet_since,
     }
     if source.priority.above(target.priority):
