@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import orjson
+import zstandard
 
 from incidentd.correlate.dedup import AlertState
 from incidentd.correlate.grouping import Group, GroupState, Member
@@ -131,20 +132,38 @@ def decode_member(data: bytes | str) -> Member:
 # -- queue entries ------------------------------------------------------------------------
 
 _ENTRY_VERSION = 1
+_ZSTD_ENTRY_VERSION = 2
+"""Version 2: the body is a zstd frame. An older reader dead-letters it (unknown version)
+rather than misreading it."""
+_COMPRESS_FROM: Final = 4096
+"""Bodies of at least this many bytes are queued zstd-compressed: an Alertmanager
+notification of 100 alerts (52 kB) shrinks 10 to 25 times for ~30 us of CPU, and Redis, which
+holds the backlog in memory, spent ~250 us of its own CPU per 52-kB entry (copies and fresh
+pages). A one-alert body (1 kB) would gain little for its ~7 us."""
+_ZSTD_LEVEL: Final = 1
+_COMPRESSOR = zstandard.ZstdCompressor(level=_ZSTD_LEVEL, write_content_size=True)
+_DECOMPRESSOR = zstandard.ZstdDecompressor()
+_MAX_BODY: Final = 1 << 30
+"""What a compressed entry may expand to at most (the queue's writer bounds bodies far below)."""
 
 
 def encode_webhook(raw: RawWebhook) -> bytes:
     """One queue entry: a one-line JSON header (source, received_at, the source options in
-    force when it was accepted), a newline, then the body exactly as received. The body is
-    not re-encoded (it can be megabytes); the header never holds a raw newline (JSON)."""
-    header = {
+    force when it was accepted), a newline, then the body exactly as received, or its zstd
+    frame (header version 2) when it is large. The body is never re-encoded as JSON (it
+    can be megabytes); the header never holds a raw newline (JSON)."""
+    header: dict[str, object] = {
         "v": _ENTRY_VERSION,
         "source": raw.source,
         "received_at": raw.received_at,
         "auto_resolve_after": raw.options.auto_resolve_after,
         "sender": raw.options.sender,
     }
-    return orjson.dumps(header, default=_default) + b"\n" + raw.body
+    body = raw.body
+    if len(body) >= _COMPRESS_FROM:
+        header["v"] = _ZSTD_ENTRY_VERSION
+        body = _COMPRESSOR.compress(body)
+    return orjson.dumps(header, default=_default) + b"\n" + body
 
 
 def decode_webhook(data: bytes) -> RawWebhook:
@@ -154,8 +173,10 @@ def decode_webhook(data: bytes) -> RawWebhook:
         raise ValueError("queue entry has no header line")
     try:
         d = orjson.loads(head)
-        if d["v"] != _ENTRY_VERSION:
-            raise ValueError(f"queue entry version {d['v']!r} is not {_ENTRY_VERSION}")
+        if d["v"] not in (_ENTRY_VERSION, _ZSTD_ENTRY_VERSION):
+            raise ValueError(f"queue entry version {d['v']!r} is not 1 or 2")
+        if d["v"] == _ZSTD_ENTRY_VERSION:
+            body = _DECOMPRESSOR.decompress(body, max_output_size=_MAX_BODY, allow_extra_data=False)
         ttl = d["auto_resolve_after"]
         return RawWebhook(
             source=str(d["source"]),
@@ -169,6 +190,8 @@ def decode_webhook(data: bytes) -> RawWebhook:
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"queue entry header is malformed: {exc!r}") from None
+    except zstandard.ZstdError as exc:
+        raise ValueError(f"queue entry body is not a zstd frame: {exc}") from None
 
 
 # -- incidents ----------------------------------------------------------------------------
