@@ -17,14 +17,14 @@ from incidentd.http import (
     webhooks,
 )
 from incidentd.http.deps import DEPS, Deps
-from incidentd.http.middleware import errors, inflight
+from incidentd.http.middleware import guard
 
 MAX_CLIENT_SIZE = 64 * 1024 * 1024
 """aiohttp's own ceiling; each source's (smaller, configurable) limit is enforced per request."""
 
 
 def make_app(deps: Deps) -> web.Application:
-    app = web.Application(client_max_size=MAX_CLIENT_SIZE, middlewares=[inflight, errors])
+    app = web.Application(client_max_size=MAX_CLIENT_SIZE, middlewares=[guard])
     app[DEPS] = deps
     app[postmortem.CHARTS] = asyncio.Semaphore(postmortem.CHARTS_AT_ONCE)
     app.router.add_post("/webhooks/{source}", webhooks.receive)

@@ -18,7 +18,6 @@ from typing import Any
 
 import structlog
 from aiohttp import web
-from multidict import CIMultiDictProxy
 
 from incidentd import metrics
 from incidentd.errors import (
@@ -88,16 +87,12 @@ def _sender(request: web.Request) -> str | None:
     return sender
 
 
-def _headers(headers: CIMultiDictProxy[str]) -> dict[str, str]:
-    return {name.lower(): value for name, value in headers.items()}
-
-
 async def _accept(request: web.Request, deps: Deps, name: str, source: Source) -> web.Response:
     config = deps.rules.current.sources
     spec = config.source(name)
     if not spec.enabled:
         raise UnknownSource(f"source {name} is disabled")
-    headers = _headers(request.headers)
+    headers = request.headers  # case-insensitive: looked up by lower-case names
     auth.check(spec.auth, headers, request.query)
     _check_content_type(request)
     body = await _read_body(request, config.body_limit(name))

@@ -128,6 +128,8 @@ def _instants(alerts: list[_WireAlert]) -> _Instants:
         for i, w in enumerate(alerts)
         if (text := w.ends_at) is not None and text != _GO_ZERO_TIME
     ]
+    if not ended:  # a notification of firing alerts
+        return _Instants(starts, {})
     ends = rfc3339_utc_all([text for _, text in ended], lambda k: f"$.alerts[{ended[k][0]}].endsAt")
     return _Instants(
         starts, {i: end for (i, _), end in zip(ended, ends, strict=True) if end != EPOCH_ZERO}

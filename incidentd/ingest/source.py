@@ -47,7 +47,8 @@ class SourceOptions:
 
 @dataclass(frozen=True, slots=True)
 class RawWebhook:
-    """One received webhook: what the parser sees. Header names are lower-case."""
+    """One received webhook: what the parser sees. Look headers up by lower-case names (the
+    HTTP layer passes aiohttp's case-insensitive headers; tests pass lower-case dicts)."""
 
     source: str
     body: bytes
