@@ -11,7 +11,10 @@ delivered twice is one event. Severity: the first recognised value of result `ur
 error; medium, warning, warn -> warning; low, info, informational -> info; none recognised ->
 warning. Labels: result fields, multivalues joined with ",", except `_*` internals and Splunk's
 per-event housekeeping (`date_*`, `punct`, `linecount`, `timestartpos`, `timeendpos`), plus
-`splunk_app`, `splunk_owner`, `splunk_server`. `starts_at` is result `_time` (epoch seconds,
+`splunk_app`, `splunk_owner`, `splunk_server` (the search head). A result field of one of those
+names (`splunk_server` is on every indexed event: the indexer that held it) is kept as
+`exported_<name>`, as Prometheus keeps a scraped label that collides with a target label.
+`starts_at` is result `_time` (epoch seconds,
 optional fraction), else `received_at`.
 """
 
@@ -104,7 +107,12 @@ def _labels(result: Result, extra: dict[str, str | None]) -> dict[str, str]:
         for key, values in result.items()
         if values and not key.startswith(("_", "date_")) and key not in _HOUSEKEEPING
     }
-    return labels | {key: value for key, value in extra.items() if value}
+    for key, value in extra.items():
+        if value:
+            if key in labels:
+                labels[f"exported_{key}"] = labels[key]
+            labels[key] = value
+    return labels
 
 
 class SplunkSource:

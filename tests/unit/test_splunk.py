@@ -326,3 +326,14 @@ def test_null_fields_inside_result_are_missing_fields() -> None:
     alert = parse(webhook_py(sid="s", search_name="x", result={"host": None, "service": "a"}))
     assert alert.labels == {"service": "a"}
     assert alert.title == "x (service=a)"
+
+
+def test_a_result_field_named_like_our_labels_is_kept_as_exported() -> None:
+    """Every indexed event carries `splunk_server` (the indexer): it must not vanish under
+    the label naming the search head that sent the alert."""
+    result = {"host": "web-01", "splunk_server": "idx-02", "splunk_app": "their-app"}
+    labels = parse(edited("scheduled_search_webhook_py", result=result)).labels
+    assert labels["splunk_server"] == "splunk-sh01.example.com"
+    assert labels["exported_splunk_server"] == "idx-02"
+    assert labels["exported_splunk_app"] == "their-app"
+    assert labels["splunk_app"] != "their-app"
