@@ -34,16 +34,24 @@ _DEAD_KEPT = 64
 class _Log:
     """What the views of one lineage share. Only the newest view (`version`) changes it."""
 
-    __slots__ = ("ends", "items", "last", "version")
+    __slots__ = ("_last", "ends", "items", "version")
 
     def __init__(self, items: Iterable[str]) -> None:
-        self.last: dict[str, int] = {item: i for i, item in enumerate(dict.fromkeys(items))}
-        self.items: list[str] = list(self.last)
+        self.items: list[str] = list(dict.fromkeys(items))
         """Every id added, in order (an id removed then added again is here twice)."""
+        self._last: dict[str, int] | None = None
         self.ends: list[int] = [_KEPT] * len(self.items)
         """Per item: the version that removed it (present in the versions below it)."""
         self.version = 0
         """The version of the newest view."""
+
+    @property
+    def last(self) -> dict[str, int]:
+        """Each id's latest position in `items`; built at first use (a record read from the
+        store for the API is only iterated)."""
+        if self._last is None:
+            self._last = dict(zip(self.items, range(len(self.items)), strict=True))
+        return self._last
 
 
 class IdSeq(Sequence[str]):
