@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Protocol, TypeVar
@@ -87,29 +86,30 @@ Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 """A Go int64 on the wire (Grafana's org, rule, dashboard and panel ids)."""
 
 
-@contextmanager
-def _invalid_alert_is_a_422() -> Iterator[None]:
+def _invalid_alert(exc: ValidationError) -> ParseError:
     """A value that passed the wire model but not the normalized `Alert` (a parser bug, or a
     vendor quirk not yet handled) is a 422 that says so, never a 500."""
-    try:
-        yield
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ParseError("$", f"cannot normalize this alert ({where}: {first['msg']})") from None
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return ParseError("$", f"cannot normalize this alert ({where}: {first['msg']})")
 
 
 def run_parser(source: Source, raw: RawWebhook) -> list[Alert]:
     """`source.parse(raw)`, where an invalid `Alert` is a 422. The queue's consumer and the CLI
     parse through here."""
-    with _invalid_alert_is_a_422():
+    try:
         return source.parse(raw)
+    except ValidationError as exc:
+        raise _invalid_alert(exc) from None
 
 
 def run_check(source: Source, raw: RawWebhook) -> int:
-    """`source.check(raw)`, with the same guarantee: what the HTTP layer runs."""
-    with _invalid_alert_is_a_422():
+    """`source.check(raw)`, with the same guarantee: what the HTTP layer runs (a plain
+    try, not a context manager: that cost a one-alert webhook 2% of its instructions)."""
+    try:
         return source.check(raw)
+    except ValidationError as exc:
+        raise _invalid_alert(exc) from None
 
 
 def json_path(loc: tuple[int | str, ...]) -> str:
