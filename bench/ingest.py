@@ -193,13 +193,17 @@ class Bench:
                     records += self._measure(server, base, run, _sustained_line)
         return records
 
-    def paced(self, rates: dict[int, float]) -> list[Json]:
-        """Phase 2: incidentd at `load` of its median sustained rate, open loop."""
+    def paced(
+        self, rates: dict[int, float], *, load: float | None = None, runs: int | None = None
+    ) -> list[Json]:
+        """Phase 2: incidentd at `load` (default --load) of its median sustained rate, open
+        loop, `runs` (default --runs) times per size."""
         server = self.servers["incidentd"]
+        load = self.args.load if load is None else load
         records = []
         for size in self.args.sizes:
-            rate = rates[size] * self.args.load
-            for round_ in range(1, self.args.runs + 1):
+            rate = rates[size] * load
+            for round_ in range(1, (runs or self.args.runs) + 1):
 
                 def run(size: int = size, rate: float = rate) -> Json:
                     return run_paced(
@@ -210,7 +214,7 @@ class Bench:
                         connections=self.args.connections,
                     )
 
-                base = {"system": server.name, "size": size, "run": round_}
+                base = {"system": server.name, "size": size, "run": round_, "load": load}
                 records += self._measure(server, base, run, _paced_line)
         return records
 
@@ -378,6 +382,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="seconds of wrk, not counted")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--load", type=float, default=0.8, help="paced rate / sustained rate")
+    parser.add_argument(
+        "--sweep",
+        type=lambda text: [float(x) for x in text.split(",") if x],
+        default=[],
+        help="also one open-loop run at each of these shares of the sustained rate, "
+        "e.g. 0.5,0.6,0.7 (where p99 stays under 50 ms)",
+    )
     parser.add_argument("--sizes", default="1,10,100", help="alerts per body, comma-separated")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--variants", type=int, default=8, help="distinct bodies per size")
@@ -419,6 +430,21 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def render_sweep(records: list[Json]) -> str:
+    """Phase 3: p99 against the share of the sustained rate sent, one run per point."""
+    lines = [
+        "incidentd, open loop at shares of its sustained rate (--sweep; one run each)",
+        f"{'size':>4} {'load':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU':>5}",
+    ]
+    for r in sorted(records, key=lambda r: (r["size"], r["load"])):
+        lat = r["latency_ms"]
+        lines.append(
+            f"{r['size']:>4} {r['load']:>5.0%} {r['rate']:>8,.0f} {lat['p50']:>8.1f}"
+            f" {lat['p99']:>8.1f} {r['cpu']['server']:>5.2f}"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, exit_on_sigterm)
     args = _parse_args(argv)
@@ -440,6 +466,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"phase 2: incidentd at {args.load:.0%} of its sustained rate", flush=True)
                 incidentd = summarize(records, [])["incidentd"]
                 paced_records = bench.paced({s: incidentd[str(s)]["rps"] for s in args.sizes})
+            sweep_records: list[Json] = []
+            if "incidentd" in bench.servers and args.sweep:
+                print("phase 3: open-loop sweep", flush=True)
+                incidentd = summarize(records, [])["incidentd"]
+                rates = {s: incidentd[str(s)]["rps"] for s in args.sizes}
+                for load in args.sweep:
+                    sweep_records += bench.paced(rates, load=load, runs=1)
             if args.profile is not None and "incidentd" in bench.servers:
                 from ingest_profile import profile
 
@@ -454,6 +487,9 @@ def main(argv: list[str] | None = None) -> int:
     goals = targets(summary)
     print()
     print(render(summary, goals, connections=args.connections, load=args.load))
+    if sweep_records:
+        print()
+        print(render_sweep(sweep_records))
     info["loadavg_at_end"] = os.getloadavg()
     result = {
         "date": began.isoformat(timespec="seconds"),
@@ -466,6 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": goals,
         "runs": records,
         "paced_runs": paced_records,
+        "sweep_runs": sweep_records,
     }
     out = args.out or HERE / "results" / f"ingest-{began:%Y-%m-%d}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
