@@ -10,6 +10,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import io
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -33,6 +34,8 @@ JSON = {"Content-Type": "application/json"}
 AM_SINGLE_FIRING = (
     Path(__file__).resolve().parents[1] / "payloads" / "alertmanager" / "single_firing.json"
 ).read_bytes()
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "example"
 
 ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 Make = Callable[..., Awaitable[tuple[TestClient[web.Request, web.Application], MemoryQueue]]]
@@ -344,3 +347,32 @@ async def test_sender_from_sources_yaml(make: Make) -> None:
         [entry] = await queue.read("t", count=1, block_ms=0)
         prints.add(entry.alerts[0].fingerprint)
     assert len(prints) == 1
+
+
+async def test_the_example_config_takes_a_storm_notification_of_5000_alerts(
+    aiohttp_client: ClientFactory,
+) -> None:
+    """Alertmanager sends every alert of a group in one notification (`max_alerts: 0`, what
+    the README configures) and drops a 4xx for good: a storm's notification of thousands of
+    alerts (~0.5 kB each) must not meet the global 1 MiB default limit."""
+    queue = MemoryQueue(max_depth=100)
+    app = make_app(Deps(rules=RulesHandle(load(EXAMPLE)), queue=queue, clock=ManualClock(NOW)))
+    client = await aiohttp_client(app)
+    single = json.loads(AM_SINGLE_FIRING)
+    [alert] = single["alerts"]
+    storm = {
+        **single,
+        "alerts": [
+            {**alert, "labels": {**alert["labels"], "instance": f"node-{i:04}:9100"}}
+            for i in range(5000)
+        ],
+    }
+    body = json.dumps(storm).encode()
+    assert len(body) > 1024 * 1024, "over the global default limit"
+    for source in ("alertmanager", "grafana"):
+        if source == "grafana":
+            body = json.dumps({**storm, "version": "1", "orgId": 1}).encode()
+        response = await client.post(f"/webhooks/{source}", data=io.BytesIO(body), headers=JSON)
+        assert response.status == 202, (source, await response.text())
+        assert (await response.json())["alerts"] == 5000
+    assert await queue.depth() == 2
