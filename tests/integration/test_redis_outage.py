@@ -156,6 +156,39 @@ async def test_hung_redis_gets_503_within_the_deadline_and_loses_nothing(
     assert len({e.alerts[0].event_id for e in late}) == len(late)
 
 
+async def test_an_append_after_the_script_cache_was_flushed_lands_once(
+    private_redis: RedisServer, queue: RedisQueue
+) -> None:
+    await queue.append(make_alert(1))
+    client = redis.asyncio.Redis.from_url(private_redis.url)
+    try:
+        await client.script_flush()  # SCRIPT FLUSH, as an operator or a failover would
+    finally:
+        await client.aclose()
+    entry_id = await queue.append(make_alert(2))
+    got = await queue.read("c1", count=10, block_ms=0)
+    assert len(got) == 2
+    assert got[-1].id == entry_id
+
+
+async def test_an_append_after_the_queue_connection_was_killed_lands_without_a_503(
+    private_redis: RedisServer, queue: RedisQueue
+) -> None:
+    """The flusher's own connection dies while the queue is idle (CLIENT KILL, a proxy's idle
+    timeout): the next append reconnects instead of answering 503."""
+    await queue.append(make_alert(1))
+    client = redis.asyncio.Redis.from_url(private_redis.url)
+    try:
+        killed = await client.client_kill_filter(_type="normal", skipme=True)
+        assert killed >= 1
+    finally:
+        await client.aclose()
+    entry_id = await queue.append(make_alert(2))
+    got = await queue.read("c1", count=10, block_ms=0)
+    assert [e.id for e in got][-1] == entry_id
+    assert len(got) == 2
+
+
 async def test_blocked_reads_do_not_delay_appends(queue: RedisQueue) -> None:
     readers = [
         asyncio.create_task(queue.read(f"c{i}", count=1000, block_ms=2000)) for i in range(3)
