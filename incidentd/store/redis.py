@@ -4,16 +4,16 @@ Each accepted webhook is ONE stream entry whose field `webhook` holds it as acce
 (`codec.encode_webhook`: a header line, then the body as received, zstd-compressed when it
 is large), so a webhook is queued whole or not at all; `read` and `reclaim` parse it into
 alerts. Appends are group-committed: callers put their encoded entry in a bounded buffer; one
-owned flusher task sends everything waiting in one pipeline, then starts the next flush as
-soon as that one returned. An idle queue sends the first append at once; a busy one (a flush
-sent in the last 5 ms, fewer than 16 appends waiting) lingers 1 ms first, so that evenly
-spaced requests, as Datadog and Splunk send them, share a flush: redis-py spends ~90 us of
-CPU per flush whatever it carries, which one-alert requests at a few thousand a second would
-otherwise each pay. The pipeline holds one EVALSHA of `append.lua` per chunk of up to 128
-appends (about 1 MiB), because a script call costs ~10 us in Redis and ~30 us in redis-py
-whatever it carries; the script checks the high-water mark and XADDs each batch as its own
-entry, and each caller gets its own id or its own refusal. Acknowledged entries are XDEL'd,
-so XLEN is the unacked depth.
+owned flusher task sends everything waiting in one round trip on a connection of its own,
+then starts the next flush as soon as that one returned. An idle queue sends the first append
+at once; a busy one (a flush sent in the last 5 ms, fewer than 16 appends waiting) lingers
+1 ms first, so that evenly spaced requests, as Datadog and Splunk send them, share a flush: a
+round trip costs 60-100 us of CPU whatever it carries (system calls included), which one-alert
+requests at a few thousand a second would otherwise each pay. A flush holds one EVALSHA of
+`append.lua` per chunk of up to 128 appends (about 1 MiB), because a script call costs ~10 us
+in Redis whatever it carries; the script checks the high-water mark and XADDs each batch as
+its own entry, and each caller gets its own id or its own refusal. Acknowledged entries are
+XDEL'd, so XLEN is the unacked depth.
 
 Failure contract. `append` raises `Overloaded` (503) when the buffer is full, the queue is at
 its high-water mark, Redis errs or cannot be reached, or `append_timeout` passes. In all those
