@@ -157,6 +157,7 @@ class ImpactMap:
     _upstream: _Cache[str, frozenset[str]] = field(repr=False)
     _radius: _Cache[frozenset[str], BlastRadius] = field(repr=False)
     _related: _Cache[tuple[str, int], frozenset[str]] = field(repr=False)
+    _roots: _Cache[frozenset[str], tuple[str, ...]] = field(repr=False)
     fields: frozenset[str] = frozenset()
     """The alert fields (not labels) that some selector reads: with the alert's `service` and
     labels, all that `service_for` depends on."""
@@ -191,6 +192,7 @@ class ImpactMap:
             _upstream=_Cache(cache_size),
             _radius=_Cache(cache_size),
             _related=_Cache(cache_size),
+            _roots=_Cache(cache_size),
             fields=frozenset(m.field for s in selectors for m in s.matchers if m.field),
         )
 
@@ -287,8 +289,14 @@ class ImpactMap:
         services are ignored. Sorted most critical first, then by name. Should every failing
         service depend on another (a dependency cycle, which `check` rejects), all of them are
         returned rather than none.
+
+        Kept per set of names, like the blast radius: an incident's root causes (a storm
+        incident has hundreds) are looked at again each time one of its groups is assessed.
         """
-        known = {name for name in failing if name in self.services}
+        known = frozenset(name for name in failing if name in self.services)
+        return self._roots.get(known, lambda: self._compute_roots(known))
+
+    def _compute_roots(self, known: frozenset[str]) -> tuple[str, ...]:
         consequences: set[str] = set()
         for name in known:
             consequences |= self.upstream(name) & known
