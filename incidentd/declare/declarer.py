@@ -34,6 +34,7 @@ from incidentd.correlate.grouping import Group
 from incidentd.correlate.impact import ImpactMap
 from incidentd.declare import incident as inc
 from incidentd.declare.followup import FollowUpEdit, watch_at
+from incidentd.declare.idseq import IdSeq
 from incidentd.declare.incident import Incident, IncidentStatus, Transition
 from incidentd.declare.policy import Action, PolicyDecision, evaluate
 from incidentd.declare.scoring import GroupFacts, Score, ScoreCache, Tally, facts_of, score
@@ -204,9 +205,10 @@ class Declarer:
         self._probes: set[str] = set()
         """Groups assessed again only because an incident reached them (`_widened`): such an
         assessment counts only if the group joins."""
-        self._tops: dict[str, tuple[tuple[str, ...], Priority | None, str]] = {}
+        self._tops: dict[str, tuple[IdSeq, Priority | None, str]] = {}
         """Per incident: its groups as they were, the highest priority of their scores and
-        the first group at it (see `_most_urgent`)."""
+        the first group at it (see `_most_urgent`), kept up to date as groups join and their
+        priorities move (`_keep_score`)."""
 
     # -- what the engine tells it ----------------------------------------------------------
 
@@ -562,9 +564,7 @@ class Declarer:
         a sender repeats a firing alert only hours later (Alertmanager's repeat_interval):
         they would join only when they change. Only a join counts: any other outcome waits
         for the group's own changes, so that one incident never makes another declare."""
-        reached = set(after.services) | set(after.root_causes)
-        if before is not None:
-            reached -= set(before.services) | set(before.root_causes)
+        reached = _reached(before, after)
         s = self.state
         for name in sorted(reached):
             for gid in sorted(self._by_root.get(name, ())):
@@ -615,12 +615,20 @@ class Declarer:
         assessed: a calming group must not note a downgrade while another one burns. The
         first of its groups (in order) at the highest priority, unless `fresh` (the group
         just assessed) has it too. Kept between assessments (see `_keep_score`): a storm
-        incident of 1,700 groups is assessed group by group."""
+        incident of 1,700 groups is assessed group by group, and joined one group at a time."""
         top = self._tops.get(incident.id)
-        if top is None or top[0] is not incident.groups:
+        if top is None:
             top = (incident.groups, *self._top_of(incident))
-            self._tops[incident.id] = top
-        elif self.verify and top[1:] != self._top_of(incident):
+        elif top[0] is not incident.groups:
+            # the groups that joined since come after the others: they lead only if higher
+            seen, priority, gid = top
+            for joined in incident.groups.since(seen):
+                other = self.state.scores.get(joined)
+                if other is not None and (priority is None or other.priority.above(priority)):
+                    priority, gid = other.priority, joined
+            top = (incident.groups, priority, gid)
+        self._tops[incident.id] = top
+        if self.verify and top[1:] != self._top_of(incident):
             raise RuntimeError(f"the most urgent group of {incident.id} is off")
         _, priority, gid = top
         if priority is None or not priority.above(fresh.priority):
@@ -637,13 +645,36 @@ class Declarer:
 
     def _keep_score(self, group_id: str, scored: Score | None) -> None:
         """The latest score of a group tied to an open incident (None: forget it); the
-        incident's most urgent group is looked for again when a priority moved."""
+        incident's most urgent group follows when a priority moved."""
         s = self.state
         old = s.scores.pop(group_id, None) if scored is None else s.scores.get(group_id)
         if scored is not None:
             s.scores[group_id] = scored
         if old is None or scored is None or old.priority is not scored.priority:
-            self._tops.pop(s.by_group.get(group_id, ""), None)
+            priority = None if scored is None else scored.priority
+            self._retop(s.by_group.get(group_id, ""), group_id, priority)
+
+    def _retop(self, incident_id: str, group_id: str, priority: Priority | None) -> None:
+        """The incident's most urgent group once `group_id` is at `priority` (None: it has no
+        score now). Looked for again among all its groups only when the most urgent one
+        falls; a group not among those seen yet is `_most_urgent`'s to look at."""
+        top = self._tops.get(incident_id)
+        if top is None:
+            return
+        groups, best, first = top
+        if group_id not in groups:
+            return
+        if group_id == first:
+            if priority is None or best is None or best.above(priority):
+                del self._tops[incident_id]
+            else:
+                self._tops[incident_id] = (groups, priority, group_id)
+        elif priority is not None and (
+            best is None
+            or priority.above(best)
+            or (priority is best and groups.precedes(group_id, first))
+        ):
+            self._tops[incident_id] = (groups, priority, group_id)
 
     def _keep_pending(self, group_id: str, decision: PolicyDecision) -> None:
         s = self.state
@@ -779,7 +810,8 @@ class Declarer:
         s.changed.add(incident.id)
         s.entries.extend((incident.id, entry) for entry in step.entries)
         if before is None or before.groups is not incident.groups:  # joins, merges
-            for gid in incident.groups:
+            # only the groups it did not hold: a storm incident holds over a thousand
+            for gid in incident.groups.since(IdSeq() if before is None else before.groups):
                 s.by_group.setdefault(gid, incident.id)
         self._schedule(incident, spec)
 
@@ -995,6 +1027,7 @@ def _check_ids(incident: Incident) -> None:
     """Raise RuntimeError when what the incident's updates rely on is off: an IdSeq's index
     against its items, a firing alert that was never attached, services or group keys not
     sorted once each (`incident._union`)."""
+    incident.groups.check()
     incident.alerts.check()
     incident.firing.check()
     if any(fp not in incident.alerts for fp in incident.firing):
@@ -1002,6 +1035,22 @@ def _check_ids(incident: Incident) -> None:
     for names in (incident.services, incident.group_keys):
         if list(names) != sorted(set(names)):
             raise RuntimeError(f"{incident.id}: {names[:3]}... not sorted once each")
+
+
+def _reached(before: Incident | None, after: Incident) -> set[str]:
+    """The services and root causes of `after` that `before` had in neither. Only the lists
+    that changed are read: at most assessments of a storm incident's groups, none did."""
+    if before is None:
+        return {*after.services, *after.root_causes}
+    reached: set[str] = set()
+    if after.services is not before.services:
+        reached.update(n for n in after.services if not before.impacts(n))
+    if after.root_causes is not before.root_causes:
+        reached.update(after.root_causes)
+    if reached:
+        reached.difference_update(before.root_causes)
+        reached = {n for n in reached if not before.impacts(n)}
+    return reached
 
 
 def _cooling(incident: Incident, now: datetime, cool_down: timedelta) -> bool:

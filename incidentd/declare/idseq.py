@@ -126,6 +126,24 @@ class IdSeq(Sequence[str]):
 
     # -- reading ---------------------------------------------------------------------------
 
+    def since(self, older: IdSeq) -> Sequence[str]:
+        """The ids of this version that `older` does not hold, in order. When this version
+        only added to `older` (one lineage, nothing removed from either), those are the ids
+        it appended, found without looking at the others."""
+        log = self._log
+        if older._log is log and self._size == self._stop and older._size == older._stop:
+            return log.items[older._stop : self._stop]
+        return [item for item in self if item not in older]
+
+    def precedes(self, first: str, second: str) -> bool:
+        """`first` comes before `second` in this version, which holds both."""
+        log = self._log
+        at, other = log.last.get(first), log.last.get(second)
+        if at is not None and other is not None and max(at, other) < self._stop:
+            return at < other  # the latest positions, within this version: the ones it holds
+        order = tuple(self)
+        return order.index(first) < order.index(second)
+
     def __len__(self) -> int:
         return self._size
 

@@ -197,7 +197,7 @@ def _fit(
     """How the group fits the incident (lower is closer), and why; None when it does not."""
     if facts.group_id in incident.groups:
         return 0, "the group is already part of it"
-    if facts.group_key in incident.group_keys:
+    if incident.has_group_key(facts.group_key):
         return 1, "same group key"
     shared = sorted(set(facts.root_causes) & set(incident.root_causes))
     if join.same_root_cause and shared:
@@ -206,7 +206,7 @@ def _fit(
         # A consequence starts with or after its cause (give or take `cause_within`): a
         # group failing long before the incident began is something else that was there.
         started = incident.started_at or incident.declared_at
-        ours = [r for r in facts.root_causes if r in incident.services]
+        ours = [r for r in facts.root_causes if incident.impacts(r)]
         if ours and facts.opened_at >= started - join.cause_within:
             return 3, f"root cause {_names(ours)} is in its blast radius"
         theirs = [r for r in incident.root_causes if r in facts.blast_radius]
@@ -240,7 +240,7 @@ def _cooling(
     for incident in sorted(resolved, key=lambda i: i.resolved_at or now, reverse=True):
         if incident.resolved_at is None or now >= incident.resolved_at + cool_down:
             continue
-        if facts.group_key in incident.group_keys:
+        if incident.has_group_key(facts.group_key):
             same = "same group key"
         elif shared := sorted(set(facts.root_causes) & set(incident.root_causes)):
             same = f"same root cause {_names(shared)}"

@@ -9,11 +9,14 @@ from datetime import timedelta
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from incidentd.declare.incident import (
     Incident,
     IncidentStatus,
     Transition,
+    _union,
     add_note,
     attach_alerts,
     auto_resolve,
@@ -335,6 +338,30 @@ def test_view_is_json_ready_with_the_score_explained_and_the_timeline() -> None:
     assert shown["timeline"][0]["kind"] == "declared"
     assert shown["timeline"][0]["actor"] == {"kind": "engine", "name": "incidentd"}
     assert shown["open"] is True
+
+
+def test_a_group_key_or_service_is_found_among_the_sorted_ones() -> None:
+    grown = dataclasses.replace(incident(), services=("a", "c", "e"), group_keys=("k1", "k3"))
+    assert [grown.impacts(name) for name in ("a", "b", "c", "e", "f", "")] == [
+        True,
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert grown.has_group_key("k3")
+    assert not grown.has_group_key("k2")
+
+
+@given(st.sets(st.sampled_from("abcdefgh")), st.lists(st.sampled_from("abcdefghij")))
+def test_a_union_is_sorted_once_each_and_the_same_tuple_when_nothing_is_new(
+    base: set[str], extra: list[str]
+) -> None:
+    ordered = tuple(sorted(base))
+    union = _union(ordered, extra)
+    assert union == tuple(sorted({*base, *extra}))
+    assert (union is ordered) is base.issuperset(extra)
 
 
 def test_from_dict_rejects_a_record_that_is_not_an_incident() -> None:

@@ -33,6 +33,17 @@ def _minus(model: tuple[str, ...], ids: list[str]) -> tuple[str, ...]:
     return tuple(i for i in model if i not in ids)
 
 
+def _step(
+    versions: list[tuple[IdSeq, tuple[str, ...]]], add: bool, pick: int, ids: list[str]
+) -> None:
+    """A new version made from any version, beside its tuple model."""
+    seq, model = versions[pick % len(versions)]
+    if add:
+        versions.append((seq.plus(ids), _plus(model, ids)))
+    else:
+        versions.append((seq.minus(ids), _minus(model, ids)))
+
+
 def _same(seq: IdSeq, model: tuple[str, ...]) -> None:
     assert tuple(seq) == model
     assert seq == model
@@ -54,15 +65,19 @@ def _same(seq: IdSeq, model: tuple[str, ...]) -> None:
 def test_every_version_matches_its_tuple_after_adds_and_removes_from_any_version(
     program: list[tuple[bool, int, list[str]]],
 ) -> None:
+    """Each version against its tuple at each step; at the end, `since` and `precedes`
+    between any two versions and any two ids."""
     versions: list[tuple[IdSeq, tuple[str, ...]]] = [(IdSeq(), ())]
     for add, pick, ids in program:
-        seq, model = versions[pick % len(versions)]
-        if add:
-            versions.append((seq.plus(ids), _plus(model, ids)))
-        else:
-            versions.append((seq.minus(ids), _minus(model, ids)))
+        _step(versions, add, pick, ids)
         for seq, model in versions:
             _same(seq, model)
+    for seq, model in versions:
+        for older, old_model in versions:
+            assert tuple(seq.since(older)) == tuple(i for i in model if i not in old_model)
+        for first in model:
+            for second in model:
+                assert seq.precedes(first, second) is (model.index(first) < model.index(second))
 
 
 @settings(max_examples=100, deadline=None)
@@ -130,3 +145,11 @@ def test_an_idseq_equals_a_tuple_but_not_a_list() -> None:
     assert IdSeq(["a"]) != ["a"]
     with pytest.raises(IndexError):
         IdSeq()[0]
+
+
+def test_since_an_older_version_of_the_same_lineage_is_what_was_appended() -> None:
+    first = IdSeq(["a", "b"])
+    later = first.plus(["c"]).plus(["d"])
+    appended = later.since(first)
+    assert list(appended) == ["c", "d"]
+    assert list(later.since(IdSeq(["b", "d"]))) == ["a", "c"]  # another lineage: looked up
