@@ -6,8 +6,8 @@ is large), so a webhook is queued whole or not at all; `read` and `reclaim` pars
 alerts. Appends are group-committed: callers put their encoded entry in a bounded buffer; one
 owned flusher task sends everything waiting in one round trip on a connection of its own,
 then starts the next flush as soon as that one returned. An idle queue sends the first append
-at once; a busy one (a flush sent in the last 5 ms, fewer than 16 appends waiting) lingers
-1 ms first, so that evenly spaced requests, as Datadog and Splunk send them, share a flush: a
+at once; a busy one with concurrent senders (see `_LINGER`) lingers 1 ms first, so that
+evenly spaced requests, as Datadog and Splunk send them, share a flush: a
 round trip costs 60-100 us of CPU whatever it carries (system calls included), which one-alert
 requests at a few thousand a second would otherwise each pay. A flush holds one EVALSHA of
 `append.lua` per chunk of up to 128 appends (about 1 MiB), because a script call costs ~10 us
@@ -74,8 +74,10 @@ _CHUNK_BYTES: Final = 1 << 20
 _LINGER: Final = 0.001
 _LINGER_BUSY: Final = 0.005
 _LINGER_BELOW: Final = 16
-"""A flush waits `_LINGER` s for more appends when the previous one was sent less than
-`_LINGER_BUSY` s before (the queue is busy) and fewer than `_LINGER_BELOW` are waiting."""
+"""A flush waits `_LINGER` s for more appends when appends come concurrently (the previous
+flush carried more than one, or another is already waiting), the previous flush was sent less
+than `_LINGER_BUSY` s before (the queue is busy), and fewer than `_LINGER_BELOW` are waiting.
+A sender that posts one request at a time never waits for the linger."""
 _DEAD_MAXLEN: Final = 10_000
 """The dead-letter stream is for humans to inspect; it is capped (approximately)."""
 _PING_TIMEOUT: Final = 1.0
@@ -168,6 +170,7 @@ class RedisQueue:
         self._expiry: asyncio.TimerHandle | None = None
         self._conn: AbstractConnection | None = None
         self._last_flush = float("-inf")
+        self._last_batch = 0
         self._closed = False
         self._reclaim_cursor: bytes | str = b"0-0"
 
@@ -325,9 +328,11 @@ class RedisQueue:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._buffer.get()]
+            waiting = self._buffer.qsize()
             if (
-                loop.time() - self._last_flush < _LINGER_BUSY
-                and self._buffer.qsize() < _LINGER_BELOW
+                (self._last_batch > 1 or waiting)
+                and waiting < _LINGER_BELOW
+                and loop.time() - self._last_flush < _LINGER_BUSY
             ):
                 await asyncio.sleep(_LINGER)
             self._last_flush = loop.time()
@@ -335,6 +340,7 @@ class RedisQueue:
             while size < _FLUSH_BYTES and len(batch) < _FLUSH_ENTRIES and not self._buffer.empty():
                 batch.append(self._buffer.get_nowait())
                 size += len(batch[-1][0])
+            self._last_batch = len(batch)
             try:
                 await self._flush(batch)
             except Exception as exc:  # task boundary: one bad flush must not stop the flusher

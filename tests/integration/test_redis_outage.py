@@ -189,6 +189,18 @@ async def test_an_append_after_the_queue_connection_was_killed_lands_without_a_5
     assert len(got) == 2
 
 
+async def test_a_sender_posting_one_request_at_a_time_never_waits_for_the_linger(
+    queue: RedisQueue,
+) -> None:
+    """The flusher lingers 1 ms for more appends only when appends come concurrently: one
+    at a time, 100 appends could not take under 100 ms if each waited for it."""
+    await queue.append(make_alert(0))
+    started = time.monotonic()
+    for n in range(1, 101):
+        await queue.append(make_alert(n))
+    assert time.monotonic() - started < 0.1
+
+
 async def test_blocked_reads_do_not_delay_appends(queue: RedisQueue) -> None:
     readers = [
         asyncio.create_task(queue.read(f"c{i}", count=1000, block_ms=2000)) for i in range(3)
