@@ -36,8 +36,8 @@ class _Log:
 
     __slots__ = ("_last", "ends", "items", "version")
 
-    def __init__(self, items: Iterable[str]) -> None:
-        self.items: list[str] = list(dict.fromkeys(items))
+    def __init__(self, items: Iterable[str], *, unique: bool = False) -> None:
+        self.items: list[str] = list(items) if unique else list(dict.fromkeys(items))
         """Every id added, in order (an id removed then added again is here twice)."""
         self._last: dict[str, int] | None = None
         self.ends: list[int] = [_KEPT] * len(self.items)
@@ -48,9 +48,14 @@ class _Log:
     @property
     def last(self) -> dict[str, int]:
         """Each id's latest position in `items`; built at first use (a record read from the
-        store for the API is only iterated)."""
+        store for the API is only iterated). Raises RuntimeError when the ids it was built
+        from as unique (`IdSeq.stored`) hold one twice: nothing has changed the log before
+        its index is built, so each id is there once."""
         if self._last is None:
-            self._last = dict(zip(self.items, range(len(self.items)), strict=True))
+            last = dict(zip(self.items, range(len(self.items)), strict=True))
+            if len(last) != len(self.items):
+                raise RuntimeError(f"stored ids held twice: {len(self.items) - len(last)}")
+            self._last = last
         return self._last
 
 
@@ -59,11 +64,23 @@ class IdSeq(Sequence[str]):
 
     def __init__(self, items: Iterable[str] = ()) -> None:
         """The ids of `items` in order, each once (the first occurrence counts)."""
-        log = _Log(items)
+        self._start(_Log(items))
+
+    def _start(self, log: _Log) -> None:
         self._log = log
         self._stop = len(log.items)
         self._version = 0
         self._size = self._stop
+
+    @classmethod
+    def stored(cls, items: Iterable[str]) -> IdSeq:
+        """The ids of a stored record, which an IdSeq wrote (each once), taken as they are:
+        de-duplicating hashed each of a storm incident's 24,000 ids at every read, for an
+        API answer that only lists them. Checked when its index is built (`_Log.last`), at
+        the first look-up or change: an id held twice raises RuntimeError then."""
+        seq = cls.__new__(cls)
+        seq._start(_Log(items, unique=True))
+        return seq
 
     @classmethod
     def of(cls, items: Iterable[str]) -> IdSeq:
@@ -215,12 +232,16 @@ class IdSeq(Sequence[str]):
     # -- pydantic: validated from and serialised as a list of strings ------------------------
 
     @classmethod
+    def _validated(cls, value: IdSeq | list[str]) -> IdSeq:
+        return value if isinstance(value, IdSeq) else cls.stored(value)
+
+    @classmethod
     def __get_pydantic_core_schema__(
         cls, source: type[Any], handler: GetCoreSchemaHandler
     ) -> CoreSchema:
         strings = core_schema.list_schema(core_schema.str_schema())
         return core_schema.no_info_after_validator_function(
-            cls.of,
+            cls._validated,
             core_schema.union_schema([core_schema.is_instance_schema(cls), strings]),
             serialization=core_schema.plain_serializer_function_ser_schema(
                 list, return_schema=strings

@@ -340,6 +340,23 @@ def test_view_is_json_ready_with_the_score_explained_and_the_timeline() -> None:
     assert shown["open"] is True
 
 
+def test_stored_ids_are_read_as_they_are_and_checked_at_the_first_look_up() -> None:
+    """A stored record's ids were written by an IdSeq, each once: reading one takes them as
+    they are (no de-duplication, no index); an id held twice is caught when the index is
+    built, at the first look-up or change."""
+    data = to_dict(incident())
+    fingerprints = list(data["alerts"])
+    back = from_dict(data)
+    assert list(back.alerts) == fingerprints
+    assert back.alerts._log._last is None
+    assert fingerprints[0] in back.alerts
+    data["alerts"] = [*fingerprints, fingerprints[0]]
+    broken = from_dict(data)
+    assert len(broken.alerts) == len(fingerprints) + 1  # listed as stored
+    with pytest.raises(RuntimeError, match="held twice"):
+        _ = fingerprints[0] in broken.alerts
+
+
 def test_a_group_key_or_service_is_found_among_the_sorted_ones() -> None:
     grown = dataclasses.replace(incident(), services=("a", "c", "e"), group_keys=("k1", "k3"))
     assert [grown.impacts(name) for name in ("a", "b", "c", "e", "f", "")] == [
