@@ -1044,13 +1044,11 @@ def _reached(before: Incident | None, after: Incident) -> set[str]:
         return {*after.services, *after.root_causes}
     reached: set[str] = set()
     if after.services is not before.services:
-        reached.update(n for n in after.services if not before.impacts(n))
+        reached.update(after.services)
     if after.root_causes is not before.root_causes:
         reached.update(after.root_causes)
-    if reached:
-        reached.difference_update(before.root_causes)
-        reached = {n for n in reached if not before.impacts(n)}
-    return reached
+    reached.difference_update(before.root_causes)
+    return {n for n in reached if not before.impacts(n)}
 
 
 def _cooling(incident: Incident, now: datetime, cool_down: timedelta) -> bool:
