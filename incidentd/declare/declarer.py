@@ -603,12 +603,11 @@ class Declarer:
                 tally.put(fingerprint, members.get(fingerprint), alerts.get(fingerprint))
             if tally.firing != group.firing or len(tally.driving) + tally.unknown != group.driving:
                 return self._facts(group, alerts, spec, None)
-        facts = tally.facts(group)
         if self.verify:
             expected = facts_of(group, alerts, spec=spec.scoring)
-            if facts != expected:
-                raise RuntimeError(f"tally of {group.id} is off: {facts} != {expected}")
-        return facts
+            if (copied := tally.facts(group)) != expected:
+                raise RuntimeError(f"tally of {group.id} is off: {copied} != {expected}")
+        return tally.facts(group, copy=False)  # read within this assessment only
 
     def _most_urgent(self, incident: Incident, fresh: Score) -> Score:
         """An incident of several groups follows its most urgent group, not the last one

@@ -29,6 +29,7 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from incidentd.correlate.dedup import AlertState
@@ -82,8 +83,9 @@ class Drivers:
     host_names: str = ""
     regions: int = 0
     region_names: str = ""
-    first_seen: tuple[datetime, ...] = ()
-    """When each driving alert was first seen, sorted."""
+    first_seen: Sequence[datetime] = ()
+    """When each driving alert was first seen, sorted (a tuple, or the tally's own list in
+    facts taken with `copy=False`)."""
     kinds: frozenset[tuple[tuple[str | None, str], int]] = frozenset()
     """(service, alert name) of the driving alerts, and how many (learned odds read them)."""
 
@@ -347,7 +349,8 @@ class Tally:
         bisect.insort(self._first_seen, signal.first_seen)
         _count(self._kinds, (signal.service, signal.name))
 
-    def drivers(self) -> Drivers:
+    def drivers(self, *, copy: bool = True) -> Drivers:
+        """What urgency reads; `copy=False`: see `facts`."""
         top = max(self._severities, key=_SEVERITY_RANK.__getitem__, default=None)
         return Drivers(
             count=len(self.driving),
@@ -357,13 +360,16 @@ class Tally:
             host_names=self._hosts.note(),
             regions=len(self._regions.counts),
             region_names=self._regions.note(),
-            first_seen=tuple(self._first_seen),
+            first_seen=tuple(self._first_seen) if copy else self._first_seen,
             kinds=frozenset(self._kinds.items()),
         )
 
-    def facts(self, group: Group) -> GroupFacts:
+    def facts(self, group: Group, *, copy: bool = True) -> GroupFacts:
         """The group's facts as of the last `put` (the Signals are copied: a GroupFacts does
-        not change when the tally does)."""
+        not change when the tally does). `copy=False`: the driving Signals and their
+        first-seen times are the tally's own, valid until its next `put` or `add`. The
+        declarer reads them within one assessment, and copying a storm group's thousands of
+        members at each of its assessments was the largest single cost of one."""
         return GroupFacts(
             group_id=group.id,
             group_key=group.key,
@@ -372,9 +378,9 @@ class Tally:
             blast_radius=frozenset(group.blast_radius),
             capabilities=frozenset(group.capabilities),
             root_causes=group.root_causes,
-            driving=dict(self.driving),
+            driving=dict(self.driving) if copy else MappingProxyType(self.driving),
             driving_services=frozenset(self._services),
-            drivers=self.drivers(),
+            drivers=self.drivers(copy=copy),
             silenced=self.silenced,
             flapping=self.flapping,
             unknown=self.unknown,

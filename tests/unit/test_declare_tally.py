@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -140,3 +141,23 @@ def _state(fingerprint: str, *, host: str) -> AlertState:
     return decide(
         made.model_copy(update={"fingerprint": fingerprint}), None, service="search"
     ).state
+
+
+def test_uncopied_facts_are_the_tallys_own_and_read_as_the_copied_ones() -> None:
+    group = Group("G-1", "rule", "k", "v1", opened_at=T0, last_seen=T0)
+    tally = Tally()
+    tally.put("fp-1", Member(Status.FIRING, "search"), _state("fp-1", host="web-1:9100"))
+    tally.put("fp-2", Member(Status.FIRING, "search"), _state("fp-2", host="web-2:9100"))
+    copied, live = tally.facts(group), tally.facts(group, copy=False)
+    assert live.driving == copied.driving
+    assert live.signals == copied.signals
+    assert tuple(live.drivers.first_seen) == copied.drivers.first_seen
+    assert (live.drivers.count, live.drivers.hosts) == (copied.drivers.count, 2)
+
+    tally.put("fp-2", None, None)  # the uncopied facts follow the tally; the copy does not
+    assert set(live.driving) == {"fp-1"}
+    assert len(live.drivers.first_seen) == 1
+    assert set(copied.driving) == {"fp-1", "fp-2"}
+    assert len(copied.drivers.first_seen) == 2
+    with pytest.raises(TypeError):
+        live.driving["fp-3"] = copied.driving["fp-2"]  # type: ignore[index]
