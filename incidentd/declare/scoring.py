@@ -567,6 +567,10 @@ class _Impact:
     capabilities: tuple[str, ...]
 
 
+_Counted = tuple[tuple[Factor, ...], tuple[Factor, ...]]
+"""The count-made urgency factors before the time factors, and after them."""
+
+
 def _impact(driving_services: frozenset[str], impact: ImpactMap, spec: ImpactSpec) -> _Impact:
     radius = impact.blast_radius(driving_services)
     return _Impact(
@@ -581,18 +585,23 @@ class ScoreCache:
     it): the impact side by driving services (a storm reassesses the same few services'
     failure many times a second) and the urgency weights' total."""
 
-    __slots__ = ("_for", "_impacts", "_limit", "urgency_total")
+    __slots__ = ("_for", "_impacts", "counted", "limit", "urgency_total")
 
     def __init__(self, limit: int = 4096) -> None:
         self._for: tuple[ImpactMap, ScoringSpec] | None = None
         self._impacts: dict[frozenset[str], _Impact] = {}
-        self._limit = limit
+        self.counted: dict[tuple[object, ...], _Counted] = {}
+        """The urgency factors made of counts (severity, signals, hosts, regions; flapping,
+        silenced) by the counts and names they read: a group's counts seldom move between
+        two of its assessments, and their notes cost more than the rest of a score."""
+        self.limit = limit
         self.urgency_total = 0.0
 
     def _of(self, impact: ImpactMap, spec: ScoringSpec) -> None:
         if self._for is None or self._for[0] is not impact or self._for[1] is not spec:
             self._for = (impact, spec)
             self._impacts.clear()
+            self.counted.clear()
             weights = spec.urgency.weights
             self.urgency_total = sum(weights.model_dump(exclude={"flapping"}).values())
 
@@ -600,7 +609,7 @@ class ScoreCache:
         self._of(impact, spec)
         found = self._impacts.get(services)
         if found is None:
-            if len(self._impacts) >= self._limit:
+            if len(self._impacts) >= self.limit:
                 self._impacts.clear()
             found = self._impacts[services] = _impact(services, impact, spec.impact)
         return found
@@ -703,22 +712,50 @@ def _damping_factors(facts: GroupFacts, spec: UrgencySpec, total: float) -> list
     ]
 
 
-def _urgency_factors(
-    facts: GroupFacts, spec: UrgencySpec, now: datetime, total: float
-) -> list[Factor]:
+def _counted_factors(facts: GroupFacts, spec: UrgencySpec, total: float) -> _Counted:
     w = spec.weights
     d = facts.drivers
-    factors = [
-        _severity_factor(d, spec, total),
-        # fingerprints say nothing to a reader: the count is enough
-        _counted("urgency.signals", "alerts", d.count, "", w.signals, total, spec.signals),
-        _counted("urgency.hosts", "hosts", d.hosts, d.host_names, w.hosts, total, spec.hosts),
-        _counted(
-            "urgency.regions", "regions", d.regions, d.region_names, w.regions, total, spec.regions
+    return (
+        (
+            _severity_factor(d, spec, total),
+            # fingerprints say nothing to a reader: the count is enough
+            _counted("urgency.signals", "alerts", d.count, "", w.signals, total, spec.signals),
+            _counted("urgency.hosts", "hosts", d.hosts, d.host_names, w.hosts, total, spec.hosts),
+            _counted(
+                "urgency.regions",
+                "regions",
+                d.regions,
+                d.region_names,
+                w.regions,
+                total,
+                spec.regions,
+            ),
         ),
-        *_time_factors(d, spec, total, now),
-        *_damping_factors(facts, spec, total),
-    ]
+        tuple(_damping_factors(facts, spec, total)),
+    )
+
+
+def _urgency_factors(
+    facts: GroupFacts, spec: UrgencySpec, now: datetime, total: float, cache: ScoreCache
+) -> list[Factor]:
+    d = facts.drivers
+    key = (
+        d.count,
+        d.severity,
+        d.severity_names,
+        d.hosts,
+        d.host_names,
+        d.regions,
+        d.region_names,
+        facts.flapping,
+        facts.silenced,
+    )
+    counted = cache.counted.get(key)
+    if counted is None:
+        if len(cache.counted) >= cache.limit:
+            cache.counted.clear()
+        counted = cache.counted[key] = _counted_factors(facts, spec, total)
+    factors = [*counted[0], *_time_factors(d, spec, total, now), *counted[1]]
     points = sum(f.contribution for f in factors)
     if points < 0:
         factors.append(Factor("urgency.floor", 0, round(-points, 1), "urgency cannot fall below 0"))
@@ -800,7 +837,7 @@ def score(
     impact_factors = list(side.factors)
     if not facts.driving_services:
         impact_factors.append(_unmapped_factor(facts))
-    urgency_factors = _urgency_factors(facts, spec.urgency, now, cache.urgency_total)
+    urgency_factors = _urgency_factors(facts, spec.urgency, now, cache.urgency_total, cache)
     if transient is not None:
         urgency_factors.append(_transient(facts.drivers.kinds, facts.drivers.count, transient))
     impact_points = min(100.0, round(sum(f.contribution for f in impact_factors), 1))
