@@ -61,7 +61,7 @@ _PATCHES = {
 }
 
 _TIMED = """
-import gc, statistics, sys, time
+import gc, sys, time
 from pathlib import Path
 from incidentd.replay import replay
 from incidentd.rules.loader import load

@@ -583,25 +583,23 @@ def _impact(driving_services: frozenset[str], impact: ImpactMap, spec: ImpactSpe
 class ScoreCache:
     """What scores share, for one impact map and scoring spec (a new one of either empties
     it): the impact side by driving services (a storm reassesses the same few services'
-    failure many times a second) and the urgency weights' total."""
+    failure many times a second), the urgency factors made of counts (`counted`) and the
+    urgency weights' total."""
 
-    __slots__ = ("_for", "_impacts", "counted", "limit", "urgency_total")
+    __slots__ = ("_counted", "_for", "_impacts", "_limit", "urgency_total")
 
     def __init__(self, limit: int = 4096) -> None:
         self._for: tuple[ImpactMap, ScoringSpec] | None = None
         self._impacts: dict[frozenset[str], _Impact] = {}
-        self.counted: dict[tuple[object, ...], _Counted] = {}
-        """The urgency factors made of counts (severity, signals, hosts, regions; flapping,
-        silenced) by the counts and names they read: a group's counts seldom move between
-        two of its assessments, and their notes cost more than the rest of a score."""
-        self.limit = limit
+        self._counted: dict[tuple[object, ...], _Counted] = {}
+        self._limit = limit
         self.urgency_total = 0.0
 
     def _of(self, impact: ImpactMap, spec: ScoringSpec) -> None:
         if self._for is None or self._for[0] is not impact or self._for[1] is not spec:
             self._for = (impact, spec)
             self._impacts.clear()
-            self.counted.clear()
+            self._counted.clear()
             weights = spec.urgency.weights
             self.urgency_total = sum(weights.model_dump(exclude={"flapping"}).values())
 
@@ -609,9 +607,33 @@ class ScoreCache:
         self._of(impact, spec)
         found = self._impacts.get(services)
         if found is None:
-            if len(self._impacts) >= self.limit:
+            if len(self._impacts) >= self._limit:
                 self._impacts.clear()
             found = self._impacts[services] = _impact(services, impact, spec.impact)
+        return found
+
+    def counted(self, facts: GroupFacts, spec: UrgencySpec) -> _Counted:
+        """The urgency factors made of counts (severity, signals, hosts, regions; flapping,
+        silenced), by the counts and names they read: a group's counts seldom move between
+        two of its assessments, and their notes cost more than the rest of a score. Valid
+        for the spec `impact` was last called with."""
+        d = facts.drivers
+        key = (
+            d.count,
+            d.severity,
+            d.severity_names,
+            d.hosts,
+            d.host_names,
+            d.regions,
+            d.region_names,
+            facts.flapping,
+            facts.silenced,
+        )
+        found = self._counted.get(key)
+        if found is None:
+            if len(self._counted) >= self._limit:
+                self._counted.clear()
+            found = self._counted[key] = _counted_factors(facts, spec, self.urgency_total)
         return found
 
 
@@ -736,26 +758,10 @@ def _counted_factors(facts: GroupFacts, spec: UrgencySpec, total: float) -> _Cou
 
 
 def _urgency_factors(
-    facts: GroupFacts, spec: UrgencySpec, now: datetime, total: float, cache: ScoreCache
+    facts: GroupFacts, spec: UrgencySpec, now: datetime, cache: ScoreCache
 ) -> list[Factor]:
-    d = facts.drivers
-    key = (
-        d.count,
-        d.severity,
-        d.severity_names,
-        d.hosts,
-        d.host_names,
-        d.regions,
-        d.region_names,
-        facts.flapping,
-        facts.silenced,
-    )
-    counted = cache.counted.get(key)
-    if counted is None:
-        if len(cache.counted) >= cache.limit:
-            cache.counted.clear()
-        counted = cache.counted[key] = _counted_factors(facts, spec, total)
-    factors = [*counted[0], *_time_factors(d, spec, total, now), *counted[1]]
+    before, after = cache.counted(facts, spec)
+    factors = [*before, *_time_factors(facts.drivers, spec, cache.urgency_total, now), *after]
     points = sum(f.contribution for f in factors)
     if points < 0:
         factors.append(Factor("urgency.floor", 0, round(-points, 1), "urgency cannot fall below 0"))
@@ -837,7 +843,7 @@ def score(
     impact_factors = list(side.factors)
     if not facts.driving_services:
         impact_factors.append(_unmapped_factor(facts))
-    urgency_factors = _urgency_factors(facts, spec.urgency, now, cache.urgency_total, cache)
+    urgency_factors = _urgency_factors(facts, spec.urgency, now, cache)
     if transient is not None:
         urgency_factors.append(_transient(facts.drivers.kinds, facts.drivers.count, transient))
     impact_points = min(100.0, round(sum(f.contribution for f in impact_factors), 1))
