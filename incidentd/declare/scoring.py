@@ -54,6 +54,7 @@ TransientOdds = Mapping[tuple[str | None, str], float]
 _PORT = re.compile(r":\d+$")
 L = TypeVar("L", ImpactLevel, UrgencyLevel)
 K = TypeVar("K")
+V = TypeVar("V")
 _SEVERITY_RANK = {s: s.rank for s in Severity}
 
 
@@ -607,9 +608,7 @@ class ScoreCache:
         self._of(impact, spec)
         found = self._impacts.get(services)
         if found is None:
-            if len(self._impacts) >= self._limit:
-                self._impacts.clear()
-            found = self._impacts[services] = _impact(services, impact, spec.impact)
+            found = self._keep(self._impacts, services, _impact(services, impact, spec.impact))
         return found
 
     def counted(self, facts: GroupFacts, spec: UrgencySpec) -> _Counted:
@@ -631,10 +630,17 @@ class ScoreCache:
         )
         found = self._counted.get(key)
         if found is None:
-            if len(self._counted) >= self._limit:
-                self._counted.clear()
-            found = self._counted[key] = _counted_factors(facts, spec, self.urgency_total)
+            found = self._keep(
+                self._counted, key, _counted_factors(facts, spec, self.urgency_total)
+            )
         return found
+
+    def _keep(self, store: dict[K, V], key: K, value: V) -> V:
+        """`value` kept under `key`, the store emptied first when it is full."""
+        if len(store) >= self._limit:
+            store.clear()
+        store[key] = value
+        return value
 
 
 def _unmapped_factor(facts: GroupFacts) -> Factor:
