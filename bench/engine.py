@@ -193,6 +193,14 @@ def section_replay(args: argparse.Namespace, inputs: Inputs) -> Json:
                     f" ({r['us_per_alert_cpu']:.1f} us CPU per alert)"
                 ),
             )
+            case["correlation_only"] = _runs(
+                args,
+                partial(measure.engine_only, alerts, source.rules, declare=False),
+                lambda r: (
+                    f"correlation alone {r['alerts_per_s']:>9,.0f} alerts/s"
+                    f" ({r['us_per_alert_cpu']:.1f} us CPU per alert; no declaration stage)"
+                ),
+            )
         out["cases"].append(case)
     return out
 
@@ -391,6 +399,15 @@ def summarize(results: Json) -> Json:
                     if "engine_only" in c
                     else {}
                 ),
+                **(
+                    {
+                        "correlation_only_alerts_per_s": _median(
+                            c["correlation_only"], "alerts_per_s"
+                        )
+                    }
+                    if "correlation_only" in c
+                    else {}
+                ),
             }
             for c in results["replay"]["cases"]
         }
@@ -470,10 +487,12 @@ def _render_replay(summary: Json) -> list[str]:
     lines = ["Replay, in process (memory): median alerts/s [min-max], per CPU second, CLI"]
     for name, e in summary["replay"].items():
         alone = e.get("engine_only_alerts_per_s")
+        floor = e.get("correlation_only_alerts_per_s")
         lines.append(
             f"  {name:<26} {e['alerts_per_s']:>8,.0f} {e['spread']:>17}"
             f"  cpu {e['alerts_per_cpu_s']:>8,.0f}  CLI {e['cli_alerts_per_s']:>8,.0f}"
             + (f"  engine alone {alone:,.0f}" if alone else "")
+            + (f"  correlation alone {floor:,.0f}" if floor else "")
         )
     return lines
 

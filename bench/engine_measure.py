@@ -29,6 +29,7 @@ import redis
 from engine_storm import NEW_ONLY, START, Catalogue, make_storm, to_alerts
 
 from incidentd.correlate.grouping import GroupState
+from incidentd.declare.declarer import Declarer
 from incidentd.engine import Engine
 from incidentd.model import Alert, Status
 from incidentd.replay import replay
@@ -114,9 +115,26 @@ def replay_cli(source: ReplayInput) -> Json:
     }
 
 
-def engine_only(alerts: Sequence[Alert], rules: RuleSet, *, batch: int = 512) -> Json:
-    """Engine.process over already-parsed alerts, as replay batches them: the engine's share."""
+class _Undeclared(Declarer):
+    """A declarer to which no group change is ever reported: nothing is scored, assessed or
+    declared. Not a mode of incidentd: it measures what correlation alone costs."""
+
+    def mark(self, group_id: str, at: datetime, fingerprint: str | None = None) -> None:
+        return None
+
+    def refresh(self, group_id: str, at: datetime) -> None:
+        return None
+
+
+def engine_only(
+    alerts: Sequence[Alert], rules: RuleSet, *, batch: int = 512, declare: bool = True
+) -> Json:
+    """Engine.process over already-parsed alerts, as replay batches them: the engine's share.
+    `declare=False`: with the declaration stage cut off (`_Undeclared`): dedup, flapping,
+    silences, mapping and grouping alone, the floor under any replay of the same alerts."""
     engine = Engine()
+    if not declare:
+        engine.declarer = _Undeclared(engine.state.declare)
     parts = _batches(alerts, batch)
     gc.collect()
     cpu, wall = time.process_time(), time.perf_counter()
