@@ -24,6 +24,7 @@ import structlog
 from incidentd import metrics
 from incidentd.act.plan import plan_batch
 from incidentd.clock import Clock, pause
+from incidentd.correlate.dedup import AlertState
 from incidentd.correlate.silences import Silence
 from incidentd.engine import DEFAULT_RETENTION, Decision, Engine
 from incidentd.errors import InputError, LeaseLost, Overloaded
@@ -80,6 +81,13 @@ class Consumer:
     @property
     def leader(self) -> bool:
         return self._engine is not None
+
+    def held(self) -> list[AlertState] | None:
+        """The alerts the engine holds (states are never changed once stored: a snapshot),
+        or None when this process does not lead the engine."""
+        if self._engine is None:
+            return None
+        return list(self._engine.state.alerts.values())
 
     async def run(self) -> None:
         """Until `stopping` is set: a failure is logged and counted, and the loop goes on."""

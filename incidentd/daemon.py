@@ -27,6 +27,7 @@ from incidentd.clock import SystemClock
 from incidentd.consumer import Consumer, ConsumerSettings
 from incidentd.http.app import make_app
 from incidentd.http.deps import Deps
+from incidentd.ingest.alertmanager_api import AlertmanagerSync
 from incidentd.recorder import Recorder
 from incidentd.replay import YOUNG_GENERATION
 from incidentd.rules.loader import RuleSet
@@ -129,14 +130,20 @@ class Workers:
 
     consumer: Consumer | None
     dispatcher: Dispatcher | None
+    alertmanager_api: AlertmanagerSync | None = None
+    """Asks the Alertmanagers of `sources.alertmanager.api` what is still active (leader only)."""
 
     def start(self, tasks: asyncio.TaskGroup) -> None:
         if self.consumer is not None:
             tasks.create_task(self.consumer.run())
         if self.dispatcher is not None:
             tasks.create_task(self.dispatcher.run())
+        if self.alertmanager_api is not None:
+            tasks.create_task(self.alertmanager_api.run())
 
     def stop(self) -> None:
+        if self.alertmanager_api is not None:
+            self.alertmanager_api.stopping.set()
         if self.consumer is not None:
             self.consumer.stopping.set()  # ends after its current batch: commit, then ack
         if self.dispatcher is not None:
@@ -175,9 +182,15 @@ async def run(settings: Settings, rules: RuleSet) -> None:
         commands=stores.commands,
         outbox=stores.outbox,
     )
+    consumer = build_consumer(settings, stores, handle, clock) if settings.engine else None
     workers = Workers(
-        build_consumer(settings, stores, handle, clock) if settings.engine else None,
+        consumer,
         build_dispatcher(settings, stores, handle, clock) if settings.actions else None,
+        None
+        if consumer is None
+        else AlertmanagerSync(
+            rules=handle, queue=stores.queue, held=consumer.held, clock=clock, recorder=recorder
+        ),
     )
     runner = web.AppRunner(
         make_app(deps),

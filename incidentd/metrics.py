@@ -113,3 +113,13 @@ OUTBOX_FAILURES = Counter(
     "incidentd_outbox_failures_total",
     "Unexpected errors in the outbox workers (the action is tried again when its claim ends).",
 )
+AM_SYNC = Counter(
+    "incidentd_alertmanager_api_syncs_total",
+    "Rounds of asking an Alertmanager's API which alerts are still active, by outcome (ok,"
+    " peer_failed, restart_grace, not_leader, queue_unavailable, error).",
+    ["outcome"],
+)
+AM_SYNC_RESOLVED = Counter(
+    "incidentd_alertmanager_api_resolved_total",
+    "Alerts closed because no peer of their Alertmanager listed them as active any more.",
+)

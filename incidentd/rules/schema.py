@@ -141,6 +141,42 @@ class HmacCheck(Strict):
         return None if value is None else value.lower()
 
 
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")) or len(value) < 10:
+        raise ValueError(f"{value!r} is not an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class AlertmanagerApi(Strict):
+    """An Alertmanager (every peer of its HA cluster) whose API incidentd asks, every
+    `interval`, which alerts are still active: an alert incidentd holds firing that none of
+    the peers has any more is closed at once, where Alertmanager's resolve notification would
+    wait for the group's next `group_interval` (5 minutes by default)."""
+
+    urls: tuple[HttpUrl, ...] = Field(min_length=1, max_length=16)
+    """The peers' API base URLs (`http://alertmanager-0:9093`): an alert is closed only when
+    every one of them answered and none has it."""
+    sender: str = Field(min_length=1, max_length=200)
+    """The sender identity incidentd gives this Alertmanager's webhooks: the `?sender=` of its
+    webhook URL, else the source's `sender`, else its `--web.external-url`."""
+    interval: Duration = timedelta(seconds=30)
+    restart_grace: Duration = timedelta(minutes=5)
+    """No alert is closed while a peer has been up for less than this: a restarted
+    Alertmanager has lost its alerts until Prometheus sends them again (every minute)."""
+    timeout: Duration = timedelta(seconds=10)
+    auth: NoAuth | BearerAuth | BasicAuth = Field(default=NoAuth(type="none"), discriminator="type")
+
+    @field_validator("interval", "timeout")
+    @classmethod
+    def _at_least_a_second(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return value
+
+
 class SourceConfig(Strict):
     enabled: bool = True
     auth: Auth = NoAuth(type="none")
@@ -149,6 +185,8 @@ class SourceConfig(Strict):
     auto_resolve_after: Duration | None = None
     """Overrides the source's default time to live for alerts its sender never resolves."""
     sender: str | None = Field(default=None, min_length=1, max_length=200)
+    api: tuple[AlertmanagerApi, ...] = ()
+    """alertmanager only: the Alertmanagers whose API is asked which alerts are still active."""
 
     def ttl(self, default: timedelta | None) -> timedelta | None:
         """The auto-resolve time: the configured one (`null` or `0` switch it off), else
@@ -178,6 +216,14 @@ class SourcesFile(Strict):
         for name in value if isinstance(value, dict) else ():
             if name not in SOURCE_NAMES:
                 raise ValueError(f"unknown source {name!r}; known: {', '.join(SOURCE_NAMES)}")
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _api_of_alertmanager(cls, value: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
+        for name, config in value.items():
+            if config.api and name != "alertmanager":
+                raise ValueError(f"{name}: `api` is only for the alertmanager source")
         return value
 
     def source(self, name: str) -> SourceConfig:

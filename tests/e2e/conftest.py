@@ -91,13 +91,21 @@ class Incidentd:
     Alertmanager (the token read from the environment, as an operator would set it)."""
 
     def __init__(
-        self, work: Path, *, redis_url: str, prefix: str, token: str, engine: bool = False
+        self,
+        work: Path,
+        *,
+        redis_url: str,
+        prefix: str,
+        token: str,
+        engine: bool = False,
+        alertmanager_api: dict[str, Any] | None = None,
     ) -> None:
         config = work / "config"
         shutil.copytree(EXAMPLE_CONFIG, config)
-        sources = {
-            "sources": {"alertmanager": {"auth": {"type": "bearer", "token": {"env": TOKEN_ENV}}}}
-        }
+        alertmanager: dict[str, Any] = {"auth": {"type": "bearer", "token": {"env": TOKEN_ENV}}}
+        if alertmanager_api is not None:
+            alertmanager["api"] = [alertmanager_api]
+        sources = {"sources": {"alertmanager": alertmanager}}
         (config / "sources.yaml").write_text(yaml.safe_dump(sources))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -136,14 +144,22 @@ class Alertmanager:
     """prometheus-alertmanager on 127.0.0.1 with one route to one webhook receiver that posts
     to `webhook_url` with `Authorization: Bearer <credentials>` and sends resolves."""
 
-    def __init__(self, work: Path, *, webhook_url: str, credentials: str) -> None:
+    def __init__(
+        self,
+        work: Path,
+        *,
+        webhook_url: str,
+        credentials: str,
+        group_interval: float = GROUP_INTERVAL,
+        port: int | None = None,
+    ) -> None:
         work.mkdir()
         config = {
             "route": {
                 "receiver": RECEIVER,
                 "group_by": ["alertname"],
                 "group_wait": "0s",
-                "group_interval": f"{GROUP_INTERVAL:g}s",
+                "group_interval": f"{group_interval:g}s",
                 "repeat_interval": "4h",
             },
             "receivers": [
@@ -160,7 +176,7 @@ class Alertmanager:
             ],
         }
         (work / "alertmanager.yml").write_text(yaml.safe_dump(config))
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = work / "alertmanager.log"
         with self.log.open("wb") as out:
@@ -256,12 +272,25 @@ def processes() -> Iterator[contextlib.ExitStack]:
 
 class StartIncidentd(Protocol):
     async def __call__(
-        self, *, redis_url: str, prefix: str, token: str, engine: bool = False
+        self,
+        *,
+        redis_url: str,
+        prefix: str,
+        token: str,
+        engine: bool = False,
+        alertmanager_api: dict[str, Any] | None = None,
     ) -> Incidentd: ...
 
 
 class StartAlertmanager(Protocol):
-    async def __call__(self, *, webhook_url: str, credentials: str) -> Alertmanager: ...
+    async def __call__(
+        self,
+        *,
+        webhook_url: str,
+        credentials: str,
+        group_interval: float = GROUP_INTERVAL,
+        port: int | None = None,
+    ) -> Alertmanager: ...
 
 
 class OpenQueue(Protocol):
@@ -270,10 +299,24 @@ class OpenQueue(Protocol):
 
 @pytest.fixture
 def start_incidentd(processes: contextlib.ExitStack, tmp_path: Path) -> StartIncidentd:
-    async def start(*, redis_url: str, prefix: str, token: str, engine: bool = False) -> Incidentd:
+    async def start(
+        *,
+        redis_url: str,
+        prefix: str,
+        token: str,
+        engine: bool = False,
+        alertmanager_api: dict[str, Any] | None = None,
+    ) -> Incidentd:
         work = tmp_path / f"incidentd-{free_port()}"
         work.mkdir()
-        daemon = Incidentd(work, redis_url=redis_url, prefix=prefix, token=token, engine=engine)
+        daemon = Incidentd(
+            work,
+            redis_url=redis_url,
+            prefix=prefix,
+            token=token,
+            engine=engine,
+            alertmanager_api=alertmanager_api,
+        )
         processes.callback(daemon.stop)
         await daemon.wait_ready()
         return daemon
@@ -285,11 +328,19 @@ def start_incidentd(processes: contextlib.ExitStack, tmp_path: Path) -> StartInc
 def start_alertmanager(
     alertmanager_binary: Path, processes: contextlib.ExitStack, tmp_path: Path
 ) -> StartAlertmanager:
-    async def start(*, webhook_url: str, credentials: str) -> Alertmanager:
+    async def start(
+        *,
+        webhook_url: str,
+        credentials: str,
+        group_interval: float = GROUP_INTERVAL,
+        port: int | None = None,
+    ) -> Alertmanager:
         am = Alertmanager(
             tmp_path / f"alertmanager-{free_port()}",
             webhook_url=webhook_url,
             credentials=credentials,
+            group_interval=group_interval,
+            port=port,
         )
         processes.callback(am.stop)
         await am.wait_ready()

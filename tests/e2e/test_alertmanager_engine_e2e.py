@@ -14,7 +14,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import StartAlertmanager, StartIncidentd
+from tests.e2e.conftest import EXTERNAL_URL, StartAlertmanager, StartIncidentd
+from tests.redis_server import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -108,3 +109,54 @@ async def test_cascade_from_alertmanager_becomes_one_group_rooted_at_the_databas
     final = await _until(daemon.url, all_resolved)
     [same] = [g for g in final if g["id"] == group["id"]]
     assert {m["status"] for m in same["members"]} == {"resolved"}
+
+
+async def test_a_resolve_alertmanager_holds_back_is_taken_from_its_api_at_once(
+    redis_url: str,
+    redis_prefix: str,
+    start_incidentd: StartIncidentd,
+    start_alertmanager: StartAlertmanager,
+) -> None:
+    """Alertmanager notifies a resolve only at the group's next group_interval (5 minutes
+    here): incidentd, asking its API every second, closes the alert within seconds, while an
+    alert that still fires stays firing. Alertmanager sent one notification per group."""
+    am_port = free_port()
+    daemon = await start_incidentd(
+        redis_url=redis_url,
+        prefix=redis_prefix,
+        token=TOKEN,
+        engine=True,
+        alertmanager_api={
+            "urls": [f"http://127.0.0.1:{am_port}"],
+            "sender": EXTERNAL_URL,
+            "interval": "1s",
+            "restart_grace": "0s",
+        },
+    )
+    am = await start_alertmanager(
+        webhook_url=daemon.webhook_url, credentials=TOKEN, group_interval=300, port=am_port
+    )
+    now = datetime.now(UTC)
+    alerts = _alerts(now)
+    await am.post(alerts)
+    groups = await _until(daemon.url, lambda gs: any(g["firing"] == 2 for g in gs))
+    [group] = [g for g in groups if g["firing"] == 2]
+
+    blip = {**alerts[1], "endsAt": rfc3339(datetime.now(UTC) - timedelta(seconds=1))}
+    await am.post([blip])
+
+    def blip_closed(gs: list[dict[str, Any]]) -> bool:
+        [g] = [g for g in gs if g["id"] == group["id"]]
+        return g["firing"] == 1
+
+    final = await _until(daemon.url, blip_closed, within=15.0)
+    [same] = [g for g in final if g["id"] == group["id"]]
+    status = {m["name"]: m["status"] for m in same["members"]}
+    assert status == {"PostgresDown": "firing", "CheckoutErrorRate": "resolved"}
+    assert await daemon.metric("incidentd_alertmanager_api_resolved_total") == 1
+    # Alertmanager itself has not told anyone yet: one notification per group, the firing one
+    sent = await am.metric("alertmanager_notifications_total", integration="webhook")
+    assert sent == 2
+    await asyncio.sleep(3)  # three more rounds: the alert that fires is never closed
+    assert await daemon.metric("incidentd_alertmanager_api_resolved_total") == 1
+    assert await daemon.metric("incidentd_alertmanager_api_syncs_total", outcome="ok") >= 3
