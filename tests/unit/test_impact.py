@@ -355,6 +355,37 @@ def test_root_causes_are_failing_services_that_reach_no_other_failing_one(
     assert built.blast_radius(failing).services == failing | above
 
 
+@settings(max_examples=200, deadline=None)
+@given(graph=DAGS)
+def test_root_causes_and_radius_of_any_graph_cycles_included(
+    graph: tuple[int, list[tuple[int, int]], set[int]],
+) -> None:
+    """The same answers by brute force on graphs with cycles (which `check` rejects, and
+    which a map built without it must still answer as before)."""
+    n, edges, failing_ids = graph
+    needs: dict[int, set[int]] = {i: set() for i in range(n)}
+    for a, b in edges:
+        if a != b:
+            needs[a].add(b)
+    built = impact({f"s{i}": {"depends_on": [f"s{j}" for j in sorted(needs[i])]} for i in needs})
+
+    def reaches(i: int) -> set[int]:
+        found, todo = set(), list(needs[i])
+        while todo:
+            j = todo.pop()
+            if j not in found:
+                found.add(j)
+                todo.extend(needs[j])
+        return found - {i}
+
+    consequences = {i for i in failing_ids if reaches(i) & failing_ids}
+    roots = (failing_ids - consequences) or failing_ids
+    assert set(built.root_causes({f"s{i}" for i in failing_ids})) == {f"s{i}" for i in roots}
+    above = {f"s{i}" for i in range(n) if reaches(i) & failing_ids}
+    failing = {f"s{i}" for i in failing_ids}
+    assert built.blast_radius(failing).services == failing | above
+
+
 # --- related ---------------------------------------------------------------------------------
 
 
