@@ -3,11 +3,15 @@ and the notifications of resolves that close it (read back by the Alertmanager p
 
 from __future__ import annotations
 
+import contextlib
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from incidentd.correlate.dedup import AlertState, Outcome, decide
 from incidentd.ingest.alertmanager import AlertmanagerSource
@@ -208,3 +212,33 @@ def test_a_storm_is_resolved_in_bodies_of_bounded_size() -> None:
     assert sizes == [RESOLVES_PER_BODY, 1]
     parsed = [a for b in bodies for a in PARSER.parse(RawWebhook("alertmanager", b, {}, ASKED))]
     assert {a.fingerprint for a in parsed} == {s.fingerprint for s in many}
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(alerts=JSON, up=JSON)
+def test_any_json_answer_is_read_or_refused_as_a_peer_error(alerts: object, up: object) -> None:
+    """Whatever a peer (or a proxy in its place) answers: an Answer, or PeerError; never
+    another exception (the round would be lost to a traceback)."""
+    try:
+        got = read_answer(json.dumps(alerts).encode(), json.dumps(up).encode(), sender=SENDER)
+    except PeerError:
+        return
+    assert isinstance(got.active, frozenset)
+    assert got.up_since.tzinfo is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=st.binary(max_size=200))
+def test_any_bytes_answer_is_read_or_refused_as_a_peer_error(raw: bytes) -> None:
+    for alerts, up in ((raw, status()), (listed({"alertname": "A"}), raw)):
+        with contextlib.suppress(PeerError):
+            read_answer(alerts, up, sender=SENDER)
