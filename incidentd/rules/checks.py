@@ -45,6 +45,7 @@ from incidentd.rules.schema import (
     Service,
     ServicesFile,
     SilencesFile,
+    SourcesFile,
     UrgencyLevel,
 )
 
@@ -54,6 +55,7 @@ SILENCES = "silences.yaml"
 DECLARATION = "declaration.yaml"
 ROUTING = "routing.yaml"
 ONCALL = "oncall.yaml"
+SOURCES = "sources.yaml"
 _LABEL = re.compile(r"^(labels\.)?[A-Za-z_][A-Za-z0-9_.\-/]*$")
 """A label name as a matcher may write it."""
 
@@ -95,6 +97,25 @@ def validate(
         problems += _policy_overrides(services, declaration)
         problems += _matrix_order(declaration.scoring.matrix)
     return problems
+
+
+def sources(config: SourcesFile) -> list[Problem]:
+    """An Alertmanager API whose `sender` is not the one the source puts in fingerprints
+    closes nothing (unless every webhook URL of that Alertmanager says `?sender=` so)."""
+    own = config.source("alertmanager").sender
+    if own is None:
+        return []
+    return [
+        Problem(
+            SOURCES,
+            ("sources", "alertmanager", "api", i, "sender"),
+            f"sender {api.sender!r} is not the source's sender {own!r}, which its alerts'"
+            " identities use unless the webhook URL sets ?sender=: such an API closes nothing",
+            warning=True,
+        )
+        for i, api in enumerate(config.source("alertmanager").api)
+        if api.sender != own
+    ]
 
 
 def _silence_names(silences: SilencesFile) -> Iterator[Problem]:

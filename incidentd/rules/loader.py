@@ -280,6 +280,7 @@ def load(directory: Path, *, env: Mapping[str, str] | None = None) -> RuleSet:
     )
     found += checks.routing(rules.routing, rules.targets, rules.services)
     found += checks.oncall(rules.oncall, rules.services)
+    found += checks.sources(rules.sources)
     for problem in found:
         line = line_of(files.nodes.get(problem.file), problem.loc, key=problem.key)
         if problem.warning:
