@@ -288,8 +288,11 @@ class Engine:
             if result.state is not prior:
                 self._store_alert(result.state)
             return
-        silenced = tuple(
-            s.id for s in self._active if matchers.all_match(s.matchers, alert, service)
+        active = self._active
+        silenced = (
+            tuple([s.id for s in active if matchers.all_match(s.matchers, alert, service)])
+            if active
+            else ()
         )
         state = result.state  # a fresh state (decide never hands back prior for these outcomes)
         state.silenced_by = silenced
