@@ -39,8 +39,6 @@ log = structlog.get_logger(__name__)
 
 ENGINE_SLICE = 1000
 """Alerts the engine takes between two turns of the event loop (about 50-100 ms of CPU)."""
-FULL_COLLECT_EVERY = 300.0
-"""Seconds between two full collections of the cyclic garbage collector (see `_settle`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +76,6 @@ class Consumer:
         self._lease_checked = 0.0
         self._ticked = 0.0
         self._reclaimed = 0.0
-        self._collected = time.monotonic()
         self._sweep = False
         self.stopping = asyncio.Event()
 
@@ -171,22 +168,6 @@ class Consumer:
             await self._queue.ack([entry.id for entry in entries])
         await self._commands.finish(answers, commands)
         self._count(alerts, decisions, time.perf_counter() - started)
-        if alerts:
-            self._settle()
-
-    def _settle(self) -> None:
-        """What a batch left behind is the engine's state (its alerts, groups, incidents: no
-        reference cycles, and released by reference counting when replaced): taken out of
-        the collector's scans (`gc.freeze`), it is not scanned again by each collection of
-        the older generations, which cost a tenth of the daemon's time under a storm. What
-        may be cyclic garbage among it (none in a 100,000-alert replay; an exception's
-        traceback can be) is collected every FULL_COLLECT_EVERY seconds."""
-        now = time.monotonic()
-        if now - self._collected >= FULL_COLLECT_EVERY:
-            gc.unfreeze()
-            gc.collect()
-            self._collected = now
-        gc.freeze()
 
     @staticmethod
     async def _process(engine: Engine, alerts: Sequence[Alert], rules: RuleSet) -> list[Decision]:

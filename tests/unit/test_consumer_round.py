@@ -1,11 +1,9 @@
-"""What a consumer does after a round: it counts its alerts and decisions in metrics, takes
-what the batch left (the engine's state) out of the cyclic collector's scans, and collects
-every FULL_COLLECT_EVERY seconds what may be garbage among it. Replay freezes likewise."""
+"""After a round the consumer counts its alerts and decisions in metrics; replay takes what
+each batch left (the engine's state) out of the cyclic collector's scans, until it returns."""
 
 from __future__ import annotations
 
 import gc
-import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,23 +11,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from incidentd.act.outbox import MemoryOutbox
-from incidentd.clock import SystemClock
-from incidentd.consumer import FULL_COLLECT_EVERY, Consumer, ConsumerSettings
+from incidentd.consumer import Consumer
 from incidentd.engine import Decision
 from incidentd.replay import BATCH, replay
 from incidentd.rules.loader import load
-from incidentd.rules.reload import RulesHandle
-from incidentd.store.memory import MemoryQueue, MemorySilences
-from incidentd.store.memory_state import MemoryState
 from tests.unit.alerts import alert
 
 RULES = load(Path(__file__).resolve().parents[1] / "scenarios" / "config", env={})
-
-
-class Node:
-    def __init__(self) -> None:
-        self.me = self  # a reference cycle: only the cyclic collector frees it
 
 
 @pytest.fixture
@@ -38,32 +26,6 @@ def unfrozen() -> Iterator[None]:
     gc.collect()
     yield
     gc.unfreeze()
-
-
-def test_settling_freezes_the_leftovers_and_collects_cycles_every_interval(
-    unfrozen: None,
-) -> None:
-    consumer = Consumer(
-        queue=MemoryQueue(max_depth=10, retry_after=1),
-        store=MemoryState(MemoryOutbox()),
-        silences=MemorySilences(),
-        rules=RulesHandle(RULES),
-        clock=SystemClock(),
-        settings=ConsumerSettings(name="test"),
-    )
-    garbage = Node()
-    probe = weakref.ref(garbage)
-    del garbage
-    consumer._settle()
-    assert gc.get_freeze_count() > 0
-    gc.collect()
-    assert probe() is not None, "frozen: no collection looks at it"
-    consumer._settle()  # the next round: still within the interval
-    assert probe() is not None
-    consumer._collected -= FULL_COLLECT_EVERY
-    consumer._settle()
-    assert probe() is None, "the full collection freed the cycle"
-    assert gc.get_freeze_count() > 0, "and froze what is left again"
 
 
 def test_replay_freezes_batch_by_batch_and_unfreezes_at_its_end(unfrozen: None) -> None:
