@@ -51,7 +51,8 @@ SOURCE = AlertmanagerSource.name
 RESOLVES_PER_BODY = 1000
 """Resolves per queued notification: a storm's worth is split into bodies of this many."""
 MAX_ANSWER = 256 * 1024 * 1024
-"""An Alertmanager holding 100,000 active alerts answers about 100 MB."""
+"""The largest answer read: Alertmanager lists an alert in about 450 bytes (45 MB for 100,000
+active alerts; reading 50,000 takes about 90 ms here)."""
 RECEIVER = "incidentd-api-sync"
 """The `receiver` of the notifications made here (never a receiver of Alertmanager's)."""
 
@@ -87,7 +88,7 @@ def read_answer(alerts: bytes, status: bytes, *, sender: str) -> Answer:
         listed = _ALERTS.decode(alerts)
         up = _STATUS.decode(status)
         [up_since] = rfc3339_utc_all([up.uptime], lambda _: "$.uptime")
-    except (msgspec.DecodeError, UnicodeDecodeError, ParseError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, ParseError, RecursionError) as exc:
         raise PeerError(f"not an Alertmanager API answer: {str(exc)[:200]}") from None
     active = frozenset(fingerprint(SOURCE, sender, alert.labels) for alert in listed)
     return Answer(active, up_since)

@@ -116,6 +116,8 @@ def test_an_answer_gives_the_fingerprints_incidentd_gives_the_same_alerts() -> N
         (b"<html>login</html>", status()),  # a proxy's page
         (listed({"alertname": "A"}), b'{"uptime": "yesterday"}'),
         (listed({"alertname": "A"}), b"{}"),
+        # an unknown field nested deeper than the interpreter's stack
+        (b'[{"labels": {}, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]", status()),
     ],
 )
 def test_an_answer_that_is_not_alertmanagers_is_a_peer_error(alerts: bytes, up: bytes) -> None:
