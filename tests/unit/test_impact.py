@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -327,16 +328,12 @@ DAGS = st.integers(min_value=1, max_value=12).flatmap(
 )
 
 
-@settings(max_examples=200, deadline=None)
-@given(dag=DAGS)
-def test_root_causes_are_failing_services_that_reach_no_other_failing_one(
-    dag: tuple[int, list[tuple[int, int]], set[int]],
-) -> None:
-    n, edges, failing_ids = dag
+def _graph(n: int, edges: list[tuple[int, int]]) -> tuple[ImpactMap, Callable[[int], set[int]]]:
+    """The map of services s0..s{n-1} where `a` depends on `b` for each edge, and, by brute
+    force, what each one reaches along its dependencies (itself left out)."""
     needs: dict[int, set[int]] = {i: set() for i in range(n)}
     for a, b in edges:
-        if a < b:  # edges from lower to higher numbers: no cycle
-            needs[a].add(b)
+        needs[a].add(b)
     built = impact({f"s{i}": {"depends_on": [f"s{j}" for j in sorted(needs[i])]} for i in needs})
 
     def reaches(i: int) -> set[int]:
@@ -346,8 +343,19 @@ def test_root_causes_are_failing_services_that_reach_no_other_failing_one(
             if j not in found:
                 found.add(j)
                 todo.extend(needs[j])
-        return found
+        return found - {i}
 
+    return built, reaches
+
+
+@settings(max_examples=200, deadline=None)
+@given(dag=DAGS)
+def test_root_causes_are_failing_services_that_reach_no_other_failing_one(
+    dag: tuple[int, list[tuple[int, int]], set[int]],
+) -> None:
+    n, edges, failing_ids = dag
+    # edges from lower to higher numbers only: no cycle
+    built, reaches = _graph(n, [(a, b) for a, b in edges if a < b])
     failing = {f"s{i}" for i in failing_ids}
     expected = sorted(f"s{i}" for i in failing_ids if not reaches(i) & failing_ids)
     assert built.root_causes(failing) == tuple(expected)
@@ -363,21 +371,7 @@ def test_root_causes_and_radius_of_any_graph_cycles_included(
     """The same answers by brute force on graphs with cycles (which `check` rejects, and
     which a map built without it must still answer as before)."""
     n, edges, failing_ids = graph
-    needs: dict[int, set[int]] = {i: set() for i in range(n)}
-    for a, b in edges:
-        if a != b:
-            needs[a].add(b)
-    built = impact({f"s{i}": {"depends_on": [f"s{j}" for j in sorted(needs[i])]} for i in needs})
-
-    def reaches(i: int) -> set[int]:
-        found, todo = set(), list(needs[i])
-        while todo:
-            j = todo.pop()
-            if j not in found:
-                found.add(j)
-                todo.extend(needs[j])
-        return found - {i}
-
+    built, reaches = _graph(n, [(a, b) for a, b in edges if a != b])
     consequences = {i for i in failing_ids if reaches(i) & failing_ids}
     roots = (failing_ids - consequences) or failing_ids
     assert set(built.root_causes({f"s{i}" for i in failing_ids})) == {f"s{i}" for i in roots}
