@@ -16,7 +16,7 @@ import asyncio
 import gc
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -83,12 +83,13 @@ class Consumer:
     def leader(self) -> bool:
         return self._engine is not None
 
-    def held(self) -> list[AlertState] | None:
-        """The alerts the engine holds (states are never changed once stored: a snapshot),
-        or None when this process does not lead the engine."""
+    def held(self) -> Iterable[AlertState] | None:
+        """The alerts the engine holds, or None when this process does not lead the engine.
+        A view, not a copy (100,000 alerts): valid until this task next runs a round, so read
+        it through before the next await."""
         if self._engine is None:
             return None
-        return list(self._engine.state.alerts.values())
+        return self._engine.state.alerts.values()
 
     async def run(self) -> None:
         """Until `stopping` is set: a failure is logged and counted, and the loop goes on."""

@@ -81,6 +81,10 @@ class Answer:
     active: frozenset[str]
     up_since: datetime
 
+    def young(self, at: datetime, grace: timedelta) -> bool:
+        """The peer has been up for less than `grace` at `at` (it may not have every alert)."""
+        return at - self.up_since < grace
+
 
 def read_answer(alerts: bytes, status: bytes, *, sender: str) -> Answer:
     """The bodies of `GET /api/v2/alerts` and `GET /api/v2/status`; PeerError if malformed."""
@@ -104,7 +108,7 @@ def stale(
 ) -> list[AlertState]:
     """The alerts incidentd holds firing from this sender that no peer lists, reported before
     the peers were asked; none while a peer is younger than `restart_grace`."""
-    if not answers or any(asked_at - a.up_since < restart_grace for a in answers):
+    if not answers or any(a.young(asked_at, restart_grace) for a in answers):
         return []
     active = frozenset().union(*(a.active for a in answers))
     return [
@@ -188,7 +192,8 @@ async def ask(http: aiohttp.ClientSession, base: str, api: AlertmanagerApi) -> A
 
 
 Held = Callable[[], Iterable[AlertState] | None]
-"""The alerts the engine holds, or None when this process does not run the engine now."""
+"""The alerts the engine holds, or None when this process does not run the engine now. A view
+of the engine's own: read it through before the next await."""
 
 
 class AlertmanagerSync:
@@ -263,7 +268,7 @@ class AlertmanagerSync:
         young = [
             url
             for url, a in zip(api.urls, found, strict=True)
-            if asked_at - a.up_since < api.restart_grace
+            if a.young(asked_at, api.restart_grace)
         ]
         if young:
             metrics.AM_SYNC.labels("restart_grace").inc()

@@ -102,7 +102,8 @@ def validate(
 def sources(config: SourcesFile) -> list[Problem]:
     """An Alertmanager API whose `sender` is not the one the source puts in fingerprints
     closes nothing (unless every webhook URL of that Alertmanager says `?sender=` so)."""
-    own = config.source("alertmanager").sender
+    source = config.source("alertmanager")
+    own = source.sender
     if own is None:
         return []
     return [
@@ -113,7 +114,7 @@ def sources(config: SourcesFile) -> list[Problem]:
             " identities use unless the webhook URL sets ?sender=: such an API closes nothing",
             warning=True,
         )
-        for i, api in enumerate(config.source("alertmanager").api)
+        for i, api in enumerate(source.api)
         if api.sender != own
     ]
 
